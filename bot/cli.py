@@ -1,0 +1,107 @@
+"""The `gridsec` operator CLI.
+
+Each command is a thin shell over a function in `storage/`, `routing/` or `bot/`; imports are
+lazy so that `gridsec --help` is instant and loading Rasa is paid only by the commands that need it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+logger = logging.getLogger(__name__)
+
+app = typer.Typer(help="GridSec (网格秘书) operator CLI.", no_args_is_help=True, add_completion=False)
+
+
+def _progress(message: str) -> None:
+    typer.echo(f"==> {message}", err=True)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the Alembic migrations to DATABASE_URL (default: SQLite under var/)."""
+    from storage.db import database_url
+    from storage.migrate import upgrade
+
+    url = database_url(os.environ)
+    _progress(f"migrating {url.split('@')[-1]}")
+    upgrade(url)
+
+
+@app.command()
+def seed() -> None:
+    """Migrate, then load the Yuexiu organisation (streets, communities, grids, departments, people). Idempotent."""
+    from storage.db import database_url, make_engine, session_scope
+    from storage.migrate import upgrade
+    from storage.seed import seed_all
+
+    url = database_url(os.environ)
+    upgrade(url)
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        counts = seed_all(session)
+    _progress("seeded: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
+
+
+@app.command()
+def train(force: bool = typer.Option(False, help="Train even if the data fingerprint is unchanged.")) -> None:
+    """Train the Rasa model if nlu_data/, config.yml or domain.yml changed (cached by fingerprint)."""
+    from bot.nlu.training import ensure_model
+
+    path = ensure_model(force=force, progress=_progress)
+    _progress(f"model: {path}")
+
+
+@app.command()
+def setup() -> None:
+    """Everything `make setup` does after installing: migrate, seed, and train if the data changed."""
+    seed()
+    train(force=False)
+
+
+@app.command()
+def route(
+    model: Path = typer.Option(None, help="Model archive; default: the model for the current data."),
+) -> None:
+    """Read JSON lines on stdin, write one routing decision per line on stdout (contracts.md)."""
+    from routing.route_cli import run
+
+    run(sys.stdin, sys.stdout, model_path=model)
+
+
+@app.command()
+def serve() -> None:
+    """Start the whole service on localhost: Rasa :5005, actions :5055, console :8000, workers."""
+    from bot.serve import serve_all
+
+    serve_all(os.environ, progress=_progress)
+
+
+@app.command()
+def bench() -> None:
+    """Run the benchmarks; each prints its figures with the baseline measured in the same run."""
+    from tests.bench.runner import run_all
+
+    raise typer.Exit(run_all(progress=_progress))
+
+
+@app.command(name="eval")
+def evaluate() -> None:
+    """Write the NLU and routing evaluation reports to var/eval/ and print the headline numbers."""
+    from bot.nlu.evaluate import run_evaluation
+
+    raise typer.Exit(run_evaluation(progress=_progress))
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("GRIDSEC_LOG_LEVEL", "WARNING"))
+    app()
+
+
+if __name__ == "__main__":
+    main()
