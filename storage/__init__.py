@@ -1,0 +1,1 @@
+"""Persistence for GridSec: models, migrations, the case lifecycle, scheduler, outbox and KPIs."""
