@@ -83,11 +83,13 @@ def serve() -> None:
 
 
 @app.command()
-def bench() -> None:
+def bench(only: list[str] = typer.Argument(None, help="Benchmark module names, e.g. bench_geo.")) -> None:
     """Run the benchmarks; each prints its figures with the baseline measured in the same run."""
+    # The benchmarks live beside the tests (they share fixtures), so the repo root goes on the path.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.bench.runner import run_all
 
-    raise typer.Exit(run_all(progress=_progress))
+    raise typer.Exit(run_all(progress=_progress, only=list(only) or None))
 
 
 @app.command(name="eval")
