@@ -8,6 +8,7 @@ that carries its own explanation. All are frozen dataclasses so that decisions a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 # The contract's `kind` values (../shared/spec/contracts.md, `gridsec route`).
@@ -118,6 +119,8 @@ class Decision:
     limits: dict[str, str] = field(default_factory=dict)  # stage -> limit text, e.g. {"respond": "15m"}
     rule_ids: tuple[str, ...] = ()
     explanation: tuple[str, ...] = ()
+    match: str = "NONE"  # STYLE.md convention 5: FULL | PARTIAL | NONE (manual triage)
+    point: GeoPoint | None = None  # the case's point when known (duplicate detection)
 
     def to_contract(self, case_id: Any) -> dict[str, Any]:
         """The `gridsec route` output line (contracts.md): fields always present, null when unknown."""
@@ -138,4 +141,27 @@ class Decision:
             "emergency": self.emergency,
             "needs": list(self.needs),
             "explanation": list(self.explanation),
+            # Added fields (contracts.md allows additions): what the bot and the console also use.
+            "urgency": self.urgency,
+            "limits": dict(self.limits),
+            "grid_first": self.grid_first,
+            "emergency_advice": self.emergency_advice,
+            "candidates": [
+                {"label": c.label, "street": c.street, "community": c.community, "grid": c.grid}
+                for c in self.candidates
+            ],
+            "rule_ids": list(self.rule_ids),
+            "match": self.match,
         }
+
+
+@dataclass(frozen=True)
+class OpenCaseSummary:
+    """An open case as the duplicate check sees it (supplied by storage from nearby open cases)."""
+
+    case_code: str
+    category: str
+    opened_at: datetime
+    point: GeoPoint | None = None
+    street: str | None = None
+    grid: str | None = None
