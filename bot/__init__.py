@@ -1,0 +1,1 @@
+"""GridSec channels, gateways, NLU components and the operator CLI."""
