@@ -28,7 +28,14 @@ $(DEPS_STAMP): | $(PY)
 	@rm -f $(VENV)/.deps-*
 	@touch $@
 
-setup: $(DEPS_STAMP) ## create .venv, install the lock, migrate + seed the database, train the model if data changed
+# A CJK font lets the photo tests draw Chinese text for OCR. Debian's package, installed once (as root).
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
+$(CJK_FONT):
+	@echo "==> installing a CJK font (fonts-wqy-zenhei) for the OCR tests"
+	@if [ "$$(id -u)" = 0 ]; then (apt-get update -qq || true) && apt-get install -y -qq fonts-wqy-zenhei >/dev/null; \
+	 else echo "    not root: install fonts-wqy-zenhei yourself for the OCR tests"; fi
+
+setup: $(DEPS_STAMP) | $(CJK_FONT) ## create .venv, install the lock, migrate + seed the database, train the model if data changed
 	@$(GRIDSEC) setup
 
 run: setup ## set up, then start the whole service on localhost (local mode without credentials)
