@@ -1,0 +1,192 @@
+"""Command-centre KPIs, computed from the case event history only.
+
+Population: the cases whose `report` event falls in [start, end), optionally of one street or one
+(current) department. Definitions:
+
+- same_day_closure_rate: cases closed (resident `confirm`) on the Asia/Shanghai calendar day they
+  were reported, over cases reported;
+- auto_dispatch_rate: cases whose `report` event says auto_dispatch, over cases reported;
+- handoffs_per_case: dispatch + return + triage events (each a hop between owners), over cases;
+- stage times in seconds, median and p90 (nearest rank): respond = report -> first respond;
+  dispatch = first respond -> first sign; handle = first sign -> first handle, or for a case settled
+  on site, first respond -> first handle_on_site;
+- overdue_count: cases with at least one scheduler escalation (payload reason "overdue");
+- satisfaction: mean of the ratings given with `confirm` events;
+- reopen_rate: cases reopened at least once, over cases that were handled at least once.
+A rate or statistic with an empty population is None, never 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.lifecycle import CaseEvent
+from storage.models import Case, CaseEventRecord
+from storage.timeutil import require_aware, shanghai_date
+
+logger = logging.getLogger(__name__)
+
+E = CaseEvent
+HOP_EVENTS = {E.DISPATCH.value, E.RETURN.value, E.TRIAGE.value}
+HANDLED_EVENTS = {E.HANDLE.value, E.HANDLE_ON_SITE.value}
+
+
+@dataclass(frozen=True)
+class StageTimes:
+    """Median and 90th percentile (nearest rank) in seconds, over `count` cases."""
+
+    count: int
+    median_s: float | None
+    p90_s: float | None
+
+
+@dataclass(frozen=True)
+class Kpis:
+    """The KPI figures for one population of cases (see the module docstring for definitions)."""
+
+    cases: int
+    same_day_closure_rate: float | None
+    auto_dispatch_rate: float | None
+    handoffs_per_case: float | None
+    respond: StageTimes
+    dispatch: StageTimes
+    handle: StageTimes
+    overdue_count: int
+    satisfaction: float | None
+    ratings: int
+    reopen_rate: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (for the console API)."""
+        return asdict(self)
+
+
+def percentile_nearest_rank(values: list[float], fraction: float) -> float | None:
+    """The nearest-rank percentile: the ceil(fraction * n)-th smallest value; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(math.ceil(fraction * len(ordered)), 1) - 1]
+
+
+def stage_times(values: list[float]) -> StageTimes:
+    """Median and p90 of a list of durations in seconds."""
+    return StageTimes(
+        count=len(values),
+        median_s=float(statistics.median(values)) if values else None,
+        p90_s=percentile_nearest_rank(values, 0.9),
+    )
+
+
+def _ratio(numerator: float, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def _first(events: list[CaseEventRecord], names: set[str]) -> CaseEventRecord | None:
+    return next((record for record in events if record.event in names), None)
+
+
+def _seconds(later: CaseEventRecord | None, earlier: CaseEventRecord | None) -> float | None:
+    if later is None or earlier is None:
+        return None
+    return (later.at - earlier.at).total_seconds()
+
+
+def _population(
+    session: Session, start: datetime | None, end: datetime | None, street_code: str | None, department_key: str | None
+) -> dict[int, list[CaseEventRecord]]:
+    reports = select(CaseEventRecord.case_id).join(Case, Case.id == CaseEventRecord.case_id)
+    reports = reports.where(CaseEventRecord.event == E.REPORT.value)
+    if start is not None:
+        reports = reports.where(CaseEventRecord.at >= require_aware(start, "start"))
+    if end is not None:
+        reports = reports.where(CaseEventRecord.at < require_aware(end, "end"))
+    if street_code is not None:
+        reports = reports.where(Case.street_code == street_code)
+    if department_key is not None:
+        reports = reports.where(Case.department_key == department_key)
+    rows = session.execute(
+        select(CaseEventRecord)
+        .where(CaseEventRecord.case_id.in_(reports.scalar_subquery()))
+        .order_by(CaseEventRecord.case_id, CaseEventRecord.seq)
+    ).scalars()
+    by_case: dict[int, list[CaseEventRecord]] = defaultdict(list)
+    for record in rows:
+        by_case[record.case_id].append(record)
+    return by_case
+
+
+def compute_kpis(
+    session: Session,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    street_code: str | None = None,
+    department_key: str | None = None,
+) -> Kpis:
+    """The KPIs over cases reported in [start, end), optionally one street's or one department's."""
+    by_case = _population(session, start, end, street_code, department_key)
+    same_day = auto = hops = overdue = handled = reopened = 0
+    respond: list[float] = []
+    dispatch: list[float] = []
+    handle: list[float] = []
+    ratings: list[int] = []
+    for events in by_case.values():
+        report = events[0]
+        first_respond = _first(events, {E.RESPOND.value})
+        first_sign = _first(events, {E.SIGN.value})
+        first_handled = _first(events, HANDLED_EVENTS)
+        closed = _first(events, {E.CONFIRM.value})
+        same_day += bool(closed and shanghai_date(closed.at) == shanghai_date(report.at))
+        auto += bool((report.payload or {}).get("auto_dispatch"))
+        hops += sum(record.event in HOP_EVENTS for record in events)
+        overdue += any(
+            record.event == E.ESCALATE.value and (record.payload or {}).get("reason") == "overdue" for record in events
+        )
+        handled += first_handled is not None
+        reopened += any(record.event == E.REOPEN.value for record in events)
+        ratings += [
+            int(record.payload["rating"])
+            for record in events
+            if record.event == E.CONFIRM.value and (record.payload or {}).get("rating") is not None
+        ]
+        for bucket, value in (
+            (respond, _seconds(first_respond, report)),
+            (dispatch, _seconds(first_sign, first_respond)),
+            (handle, _handle_seconds(first_handled, first_sign, first_respond)),
+        ):
+            if value is not None:
+                bucket.append(value)
+    count = len(by_case)
+    return Kpis(
+        cases=count,
+        same_day_closure_rate=_ratio(same_day, count),
+        auto_dispatch_rate=_ratio(auto, count),
+        handoffs_per_case=_ratio(hops, count),
+        respond=stage_times(respond),
+        dispatch=stage_times(dispatch),
+        handle=stage_times(handle),
+        overdue_count=overdue,
+        satisfaction=_ratio(sum(ratings), len(ratings)),
+        ratings=len(ratings),
+        reopen_rate=_ratio(reopened, handled),
+    )
+
+
+def _handle_seconds(
+    first_handled: CaseEventRecord | None, first_sign: CaseEventRecord | None, first_respond: CaseEventRecord | None
+) -> float | None:
+    if first_handled is None:
+        return None
+    if first_handled.event == E.HANDLE_ON_SITE.value:
+        return _seconds(first_handled, first_respond)
+    return _seconds(first_handled, first_sign)
