@@ -1,0 +1,81 @@
+"""The one adapter from a Rasa parse to an `Understanding`.
+
+Used by both the action server (`tracker.latest_message`) and `gridsec route` (`Agent.parse_message`),
+so the live bot and the offline command reduce a parse in exactly the same way. The parse has Rasa's
+keys (`text`, `intent`) plus those added by our NLU components: `category`, `category_confidence`,
+`group`, `group_confidence`, `places` (dicts with the `PlaceMention` fields) and `original_text`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Any
+
+from routing.types import GeoPoint, PlaceMention, Understanding
+
+logger = logging.getLogger(__name__)
+
+_PLACE_FIELDS = frozenset(f.name for f in fields(PlaceMention))
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value) if value is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _label(value: Any) -> tuple[str | None, float | None]:
+    """A label given either as a plain string or as Rasa's {"name": ..., "confidence": ...} dict."""
+    if isinstance(value, Mapping):
+        name = value.get("name")
+        return (str(name) if name else None), _float(value.get("confidence"))
+    return (str(value) if value else None), None
+
+
+def place_from_dict(raw: Mapping[str, Any]) -> PlaceMention | None:
+    """A `PlaceMention` from its dict form; None (logged) when kind or value is missing."""
+    if not raw.get("kind") or not raw.get("value"):
+        logger.warning("place mention without kind/value ignored: %r", raw)
+        return None
+    values = {key: raw[key] for key in _PLACE_FIELDS if key in raw}
+    values.setdefault("text", raw["value"])
+    return PlaceMention(**values)
+
+
+def understanding_from_parse(
+    parse: Mapping[str, Any], point: GeoPoint | None = None, point_source: str | None = None
+) -> Understanding:
+    """Reduce a Rasa parse (plus an optional GPS/EXIF point) to what routing needs.
+
+    Args:
+        parse: `tracker.latest_message` or the result of `Agent.parse_message`.
+        point: a WGS-84 point sent with the message (WeChat location or photo EXIF), if any.
+        point_source: "gps" or "exif" when `point` is given.
+
+    Returns:
+        The `Understanding`. `text` is the normalised text NLU worked on (keywords in the rules are
+        matched against it), falling back to the resident's original text.
+    """
+    intent, intent_confidence = _label(parse.get("intent"))
+    category, category_confidence = _label(parse.get("category"))
+    group, group_confidence = _label(parse.get("group"))
+    places = tuple(
+        place for raw in parse.get("places") or () if isinstance(raw, Mapping) and (place := place_from_dict(raw))
+    )
+    return Understanding(
+        text=str(parse.get("text") or parse.get("original_text") or ""),
+        intent=intent,
+        intent_confidence=intent_confidence if intent_confidence is not None else 0.0,
+        category=category,
+        category_confidence=(
+            category_confidence if category_confidence is not None else _float(parse.get("category_confidence"))
+        ),
+        group=group,
+        group_confidence=group_confidence if group_confidence is not None else _float(parse.get("group_confidence")),
+        places=places,
+        point=point,
+        point_source=point_source if point is not None else None,
+    )
