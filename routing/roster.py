@@ -101,25 +101,22 @@ def _clock(text: str) -> time:
     return time(0, int(minutes)) if hour == 24 else time(hour, int(minutes))
 
 
+# roster.csv roles that hold a recurring shift at one grid or community; other staff (community, street,
+# department, command centre) are reached through escalation, not as the worker on duty.
+_SHIFT_ROLES = {"grid_worker": "grid", "night_duty": "community"}
+
+
 def shift_from_row(row: dict[str, str]) -> Shift | None:
-    """A shift from one roster.csv row, or None for staff who hold no grid/community shift."""
-    worker = (row.get("worker_id") or row.get("worker") or row.get("id") or "").strip()
-    start, end = (row.get("shift_start") or row.get("start") or "").strip(), (
-        row.get("shift_end") or row.get("end") or ""
-    ).strip()
-    if not worker or not start or not end:
+    """A shift from one roster.csv row, or None for staff who hold no grid/community shift.
+
+    Columns used: person_id, role, scope_type, scope, shift, start, end (local HH:MM).
+    """
+    scope = _SHIFT_ROLES.get(row.get("role", ""))
+    if scope is None or row.get("scope_type") != scope or not row.get("start") or not row.get("end"):
         return None
-    grid = (row.get("grid") or row.get("grid_id") or "").strip()
-    community = (row.get("community_code") or "").strip()
-    if worker.startswith("GW-") or (grid and not worker.startswith("NW-")):
-        scope, unit = "grid", grid or worker[3:]
-    elif worker.startswith("NW-") or community:
-        scope, unit = "community", community or worker[3:]
-    else:
-        return None
-    shift_start, shift_end = _clock(start), _clock(end)
-    name = "night" if shift_end <= shift_start else "day"
-    return Shift(worker, scope, unit, shift_start, shift_end, name)
+    start, end = _clock(row["start"]), _clock(row["end"])
+    name = row.get("shift") or ("night" if end <= start else "day")
+    return Shift(row["person_id"].strip(), scope, row["scope"].strip(), start, end, name)
 
 
 def load_roster(path: Path, gazetteer: Path | None = None) -> Roster:

@@ -1,0 +1,55 @@
+"""understanding_from_parse(): the one adapter from a Rasa parse to an Understanding."""
+
+from __future__ import annotations
+
+from routing.types import GeoPoint, PlaceMention
+from routing.understanding import understanding_from_parse
+
+PARSE = {
+    "text": "起义路3号楼下垃圾堆了好几天",
+    "original_text": "起義路3號樓下垃圾堆了好幾天",
+    "intent": {"name": "report_issue", "confidence": 0.98},
+    "entities": [],
+    "category": "GARBAGE",
+    "category_confidence": 0.91,
+    "category_ranking": [{"name": "GARBAGE", "confidence": 0.91}],
+    "group": "环境保护",
+    "group_confidence": 0.88,
+    "places": [{"kind": "address", "text": "起义路3号", "value": "广州起义路", "start": 0, "end": 5, "number": 3,
+                "confidence": 0.9}],
+}
+
+
+def test_full_parse_is_reduced_to_an_understanding() -> None:
+    understanding = understanding_from_parse(PARSE, GeoPoint(23.12, 113.26), "gps")
+    assert understanding.text == PARSE["text"]
+    assert (understanding.intent, understanding.intent_confidence) == ("report_issue", 0.98)
+    assert (understanding.category, understanding.category_confidence) == ("GARBAGE", 0.91)
+    assert (understanding.group, understanding.group_confidence) == ("环境保护", 0.88)
+    assert understanding.places == (PlaceMention(kind="address", text="起义路3号", value="广州起义路", start=0, end=5, number=3),)
+    assert (understanding.point, understanding.point_source) == (GeoPoint(23.12, 113.26), "gps")
+
+
+def test_bare_rasa_parse_without_our_keys() -> None:
+    understanding = understanding_from_parse({"text": "你好", "intent": {"name": "greet", "confidence": 0.99}})
+    assert (understanding.intent, understanding.category, understanding.group, understanding.places) == (
+        "greet", None, None, ())
+    assert understanding.category_confidence == 0.0
+
+
+def test_category_given_as_rasa_label_dict() -> None:
+    parse = {"text": "x", "category": {"name": "TREE", "confidence": 0.7}, "group": {"name": "城乡建设", "confidence": 0.6}}
+    understanding = understanding_from_parse(parse)
+    assert (understanding.category, understanding.category_confidence) == ("TREE", 0.7)
+    assert (understanding.group, understanding.group_confidence) == ("城乡建设", 0.6)
+
+
+def test_point_source_is_dropped_without_a_point_and_bad_places_are_skipped() -> None:
+    parse = {"text": "x", "intent": None, "places": [{"kind": "road"}, "junk", {"kind": "road", "value": "东风中路"}]}
+    understanding = understanding_from_parse(parse, None, "gps")
+    assert understanding.point_source is None and understanding.intent is None
+    assert understanding.places == (PlaceMention(kind="road", text="东风中路", value="东风中路"),)
+
+
+def test_original_text_is_used_when_text_is_missing() -> None:
+    assert understanding_from_parse({"original_text": "井盖没了"}).text == "井盖没了"
