@@ -64,6 +64,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     SQLite gets WAL, foreign keys, a busy timeout and write-locking transactions (BEGIN IMMEDIATE),
     which serialise writers safely across processes. PostgreSQL gets `pool_pre_ping`.
 
+    On SQLite every transaction, reads included, holds the database write lock until it ends, so
+    keep sessions short: commit or roll back before another session (a scheduler pass, a delivery
+    run) needs to write, or it waits `SQLITE_BUSY_TIMEOUT_MS` and fails with "database is locked".
+
     Args:
         url: a SQLAlchemy URL (see `database_url`).
         **kwargs: passed on to `create_engine`.
