@@ -1,0 +1,1 @@
+"""Custom NLU parts: normaliser, classifiers, place extractor."""
