@@ -106,6 +106,8 @@ class Rules:
     roster: Roster = field(default_factory=Roster)
     fallback_urgency: str = "normal"
     by_category: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
+    rule_lines: dict[tuple[str, str], str] = field(default_factory=dict)  # (rule id, understood category) -> line
+    urgency_lines: dict[str, str] = field(default_factory=dict)  # "urgency urgent: respond 15m, …" (precomputed)
 
     def rules_for(self, category: str) -> tuple[Rule, ...]:
         """The rules that can apply to `category`, in file order (rules without a category list apply to all)."""
@@ -273,8 +275,23 @@ def build_rules(
         fallback_urgency=str(raw_rules.get("fallback_urgency", "normal")),
     )
     _validate(rules)
+    # Derived lookups, computed once here so that decide() stays cheap.
     object.__setattr__(rules, "by_category", {code: rules.rules_for(code) for code in categories})
+    object.__setattr__(rules, "rule_lines", {
+        (rule.id, code): rule_line(rule, code) for rule in rules.rules for code in rule.when.categories
+    })
+    object.__setattr__(rules, "urgency_lines", {
+        urgency: f"urgency {urgency}: " + ", ".join(f"{stage} {limit}" for stage, limit in limits.items())
+        for urgency, limits in rules.sla.items()
+    })
     return rules
+
+
+def rule_line(rule: Rule, understood: str) -> str:
+    """The explanation line of a rule that fired, e.g. "rule R108: GARBAGE -> HWZX"."""
+    final = rule.category or understood
+    arrow = f"{understood} -> {final} -> {rule.department}" if final != understood else f"{final} -> {rule.department}"
+    return f"rule {rule.id}: {arrow}" if rule.base else f"rule {rule.id}: {arrow} ({rule.reason})"
 
 
 def rules_path() -> Path:

@@ -238,3 +238,16 @@ def test_non_reports_are_not_routed(rules, intent: str | None, kind: str) -> Non
 def test_decide_is_a_pure_function_of_its_inputs(rules) -> None:  # noqa: ANN001
     understanding = report("楼下酒吧吵", "SHOP_NOISE")
     assert decide(understanding, at_grid(), DAY, rules=rules) == decide(understanding, at_grid(), DAY, rules=rules)
+
+
+def test_fast_built_decision_equals_a_normally_built_one(rules) -> None:  # noqa: ANN001
+    from dataclasses import fields
+
+    from routing.types import Decision
+
+    decision = decide(report("楼道里电动车充电", "CORRIDOR"), at_grid(), NIGHT, rules=rules)
+    values = {f.name: getattr(decision, f.name) for f in fields(Decision)}
+    assert set(vars(decision)) == set(values)
+    rebuilt = Decision(**values)
+    assert rebuilt == decision and hash(rebuilt.to_contract(1)["id"]) == 1
+    assert rebuilt.to_contract("x") == decision.to_contract("x")
