@@ -58,14 +58,10 @@ def _shared_engine(database_url: str) -> Iterator[Engine]:
 
 
 def _empty_tables(engine: Engine) -> None:
-    tables = list(reversed(metadata.sorted_tables))
+    # DELETE, children first: on tables this small it is much faster than TRUNCATE on PostgreSQL.
     with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{table.name}"' for table in tables)
-            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                connection.execute(table.delete())
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())
 
 
 @pytest.fixture()
