@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from routing.roster import Roster, load_roster
+from routing.types import KINDS
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +221,9 @@ def _validate(rules: Rules) -> None:
         raise RulesError(f"groups without a default department: {sorted(missing_groups)}")
     if rules.triage_department not in rules.departments or "default" not in rules.duplicates:
         raise RulesError("triage department or default duplicate window missing")
+    bad_kinds = set(rules.intent_kinds.values()) | {kind for _, kind in rules.intent_prefixes}
+    if bad_kinds - set(KINDS):
+        raise RulesError(f"intent kinds not in the contract: {sorted(bad_kinds - set(KINDS))}")
     if rules.fallback_urgency not in rules.sla:
         raise RulesError(f"fallback urgency {rules.fallback_urgency} has no time limits")
     if not (0.0 <= rules.category_threshold <= 1.0 and 0.0 <= rules.group_threshold <= 1.0):
@@ -292,6 +296,13 @@ def rule_line(rule: Rule, understood: str) -> str:
     final = rule.category or understood
     arrow = f"{understood} -> {final} -> {rule.department}" if final != understood else f"{final} -> {rule.department}"
     return f"rule {rule.id}: {arrow}" if rule.base else f"rule {rule.id}: {arrow} ({rule.reason})"
+
+
+@lru_cache(maxsize=1)
+def category_groups() -> dict[str, str]:
+    """Category code -> taxonomy group, from categories.yml alone (cheap; used by the parse adapter)."""
+    raw = _read_yaml(DATA_DIR / "categories.yml")["categories"]
+    return {code: category.group for code, category in parse_categories(raw).items()}
 
 
 def rules_path() -> Path:

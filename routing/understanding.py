@@ -3,7 +3,8 @@
 Used by both the action server (`tracker.latest_message`) and `gridsec route` (`Agent.parse_message`),
 so the live bot and the offline command reduce a parse in exactly the same way. The parse has Rasa's
 keys (`text`, `intent`) plus those added by our NLU components: `category`, `category_confidence`,
-`group`, `group_confidence`, `places` (dicts with the `PlaceMention` fields) and `original_text`.
+`category_ranking`, `group`, `group_confidence`, `places` (dicts with the `PlaceMention` fields) and
+`original_text`. Without a `group_confidence`, the group is the one with the most mass in `category_ranking`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,28 @@ def place_from_dict(raw: Mapping[str, Any]) -> PlaceMention | None:
     return PlaceMention(**values)
 
 
+def group_from_ranking(ranking: Any) -> tuple[str | None, float]:
+    """The group with the most probability mass in a category ranking, and that mass.
+
+    Used when NLU gives no group confidence of its own: the same measure `routing.calibrate` measured
+    the group threshold on.
+    """
+    from routing.rules import category_groups
+
+    groups = category_groups()
+    totals: dict[str, float] = {}
+    for item in ranking or ():
+        if not isinstance(item, Mapping):
+            continue
+        group = groups.get(str(item.get("code") or item.get("name") or ""))
+        if group is not None:
+            totals[group] = totals.get(group, 0.0) + _float(item.get("confidence"))
+    if not totals:
+        return None, 0.0
+    best = max(totals, key=totals.__getitem__)
+    return best, min(1.0, totals[best])
+
+
 def understanding_from_parse(
     parse: Mapping[str, Any], point: GeoPoint | None = None, point_source: str | None = None
 ) -> Understanding:
@@ -62,6 +85,10 @@ def understanding_from_parse(
     intent, intent_confidence = _label(parse.get("intent"))
     category, category_confidence = _label(parse.get("category"))
     group, group_confidence = _label(parse.get("group"))
+    if group_confidence is None and parse.get("group_confidence") is not None:
+        group_confidence = _float(parse.get("group_confidence"))
+    if group_confidence is None and parse.get("category_ranking"):
+        group, group_confidence = group_from_ranking(parse.get("category_ranking"))
     places = tuple(
         place for raw in parse.get("places") or () if isinstance(raw, Mapping) and (place := place_from_dict(raw))
     )
@@ -74,7 +101,7 @@ def understanding_from_parse(
             category_confidence if category_confidence is not None else _float(parse.get("category_confidence"))
         ),
         group=group,
-        group_confidence=group_confidence if group_confidence is not None else _float(parse.get("group_confidence")),
+        group_confidence=group_confidence if group_confidence is not None else 0.0,
         places=places,
         point=point,
         point_source=point_source if point is not None else None,

@@ -226,8 +226,9 @@ def test_gas_leak_is_an_emergency_with_advice(rules) -> None:  # noqa: ANN001
 
 @pytest.mark.parametrize(
     ("intent", "kind"),
-    [("greet", "greet"), ("thankyou", "thanks"), ("query_status", "status_query"), ("rate_service", "rating"),
-     ("out_of_scope", "out_of_scope"), ("consult_policy", "consult"), ("chitchat_weather", "other"), (None, "other")],
+    [("greet", "greet"), ("thanks", "thanks"), ("status_query", "status_query"), ("list_cases", "status_query"),
+     ("rate", "rating"), ("out_of_scope", "out_of_scope"), ("consult", "consult"), ("affirm", "other"),
+     ("dept_done", "other"), ("nlu_fallback", "other"), ("some_new_intent", "other"), (None, "other")],
 )
 def test_non_reports_are_not_routed(rules, intent: str | None, kind: str) -> None:  # noqa: ANN001
     decision = decide(report("你好", "GARBAGE", intent=intent), at_grid(), DAY, rules=rules)
@@ -251,3 +252,13 @@ def test_fast_built_decision_equals_a_normally_built_one(rules) -> None:  # noqa
     rebuilt = Decision(**values)
     assert rebuilt == decision and hash(rebuilt.to_contract(1)["id"]) == 1
     assert rebuilt.to_contract("x") == decision.to_contract("x")
+
+
+def test_every_domain_intent_has_a_kind(rules) -> None:  # noqa: ANN001
+    from pathlib import Path
+
+    from routing.types import KINDS
+
+    domain = read_yaml(Path(__file__).resolve().parents[2] / "domain.yml")
+    assert set(domain["intents"]) <= set(rules.intent_kinds)
+    assert set(rules.intent_kinds.values()) <= set(KINDS)

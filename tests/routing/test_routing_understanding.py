@@ -53,3 +53,23 @@ def test_point_source_is_dropped_without_a_point_and_bad_places_are_skipped() ->
 
 def test_original_text_is_used_when_text_is_missing() -> None:
     assert understanding_from_parse({"original_text": "井盖没了"}).text == "井盖没了"
+
+
+def test_group_confidence_is_the_rankings_mass_per_group_when_nlu_gives_none() -> None:
+    parse = {
+        "text": "路边那个东西坏了",
+        "intent": {"name": "report_issue", "confidence": 0.9},
+        "category": "TRAFFIC_FAC", "category_confidence": 0.3, "group": "交通运输",
+        "category_ranking": [{"code": "TRAFFIC_FAC", "confidence": 0.3}, {"code": "ROAD_DAMAGE", "confidence": 0.25},
+                             {"code": "STREETLIGHT", "confidence": 0.25}, {"code": "PARKING", "confidence": 0.1}],
+    }
+    understanding = understanding_from_parse(parse)
+    assert understanding.group == "城乡建设" and abs(understanding.group_confidence - 0.5) < 1e-9
+    assert understanding.category == "TRAFFIC_FAC" and understanding.category_confidence == 0.3
+
+
+def test_explicit_group_confidence_wins_over_the_ranking() -> None:
+    parse = {"text": "x", "group": "交通运输", "group_confidence": 0.77,
+             "category_ranking": [{"code": "ROAD_DAMAGE", "confidence": 0.9}]}
+    understanding = understanding_from_parse(parse)
+    assert (understanding.group, understanding.group_confidence) == ("交通运输", 0.77)
