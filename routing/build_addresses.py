@@ -76,7 +76,9 @@ def road_ranges(name: str, geom_m: BaseGeometry, tree: shapely.STRtree, grids: l
     for side, sign, first in (("odd", 1.0, 1), ("even", -1.0, 2)):
         houses = pts + sign * FRONTAGE_OFFSET_M * left
         owner = _owners(tree, houses)
-        owner = np.where(owner >= 0, owner, centre)  # a road on the district edge: houses on the inner side
+        outside = owner < 0  # a road on the district edge: its houses stand on the inner side
+        owner = np.where(outside, centre, owner)
+        houses = np.where(outside[:, None], pts, houses)
         votes: dict[int, dict[int, int]] = {}
         for k, g in zip(pair, owner):
             if g >= 0:
@@ -84,7 +86,9 @@ def road_ranges(name: str, geom_m: BaseGeometry, tree: shapely.STRtree, grids: l
                 votes[int(k)][int(g)] += 1
         chosen = {k: min(v, key=lambda g: (-v[g], g)) for k, v in votes.items()}
         for g, run in _smooth(_runs(chosen)):
-            rows.append(_row(name, side, [2 * k + first for k in run], g, houses[pair == run[len(run) // 2]][0], grids))
+            in_run = np.isin(pair, run)
+            mine = np.flatnonzero(in_run & (owner == g)) if (in_run & (owner == g)).any() else np.flatnonzero(in_run)
+            rows.append(_row(name, side, [2 * k + first for k in run], g, houses[mine[len(mine) // 2]], grids))
     return sorted(rows, key=lambda r: (r[2], r[1]))
 
 
