@@ -63,13 +63,13 @@ def parse_limit(text: str) -> Limit:
     return Limit(amount, unit)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _warn_fallback(year: int) -> None:
     logger.warning("chinese_calendar has no data for %s; counting Monday-Friday as working days", year)
 
 
 def calendar_source(day: date) -> str:
-    """"chinese_calendar" when the package knows `day`'s year, else "fallback" (Mon-Fri)."""
+    """ "chinese_calendar" when the package knows `day`'s year, else "fallback" (Mon-Fri)."""
     try:
         chinese_calendar.is_workday(day)
     except NotImplementedError:

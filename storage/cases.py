@@ -151,7 +151,9 @@ def _lock_case(session: Session, case: Case) -> Case:
     return session.execute(query).scalar_one()
 
 
-def _apply_side_data(session: Session, case: Case, event: CaseEvent, payload: dict[str, Any], now: datetime) -> None:
+def _apply_side_data(
+    session: Session, case: Case, event: CaseEvent, payload: dict[str, Any], now: datetime
+) -> None:
     """Validate the payload an event needs and copy what it changes onto the case."""
     if event is CaseEvent.RETURN and not str(payload.get("reason") or "").strip():
         raise StorageInputError("a department returning a case must give a reason")
@@ -168,7 +170,13 @@ def _apply_side_data(session: Session, case: Case, event: CaseEvent, payload: di
         if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
             raise StorageInputError(f"rating must be an integer 1-5, got {score!r}")
         session.add(
-            Rating(case_id=case.id, resident_id=case.resident_id, score=score, comment=payload.get("comment"), created_at=now)
+            Rating(
+                case_id=case.id,
+                resident_id=case.resident_id,
+                score=score,
+                comment=payload.get("comment"),
+                created_at=now,
+            )
         )
 
 

@@ -102,7 +102,11 @@ def _seconds(later: CaseEventRecord | None, earlier: CaseEventRecord | None) -> 
 
 
 def _population(
-    session: Session, start: datetime | None, end: datetime | None, street_code: str | None, department_key: str | None
+    session: Session,
+    start: datetime | None,
+    end: datetime | None,
+    street_code: str | None,
+    department_key: str | None,
 ) -> dict[int, list[CaseEventRecord]]:
     reports = select(CaseEventRecord.case_id).join(Case, Case.id == CaseEventRecord.case_id)
     reports = reports.where(CaseEventRecord.event == E.REPORT.value)
@@ -150,7 +154,8 @@ def compute_kpis(
         auto += bool((report.payload or {}).get("auto_dispatch"))
         hops += sum(record.event in HOP_EVENTS for record in events)
         overdue += any(
-            record.event == E.ESCALATE.value and (record.payload or {}).get("reason") == "overdue" for record in events
+            record.event == E.ESCALATE.value and (record.payload or {}).get("reason") == "overdue"
+            for record in events
         )
         handled += first_handled is not None
         reopened += any(record.event == E.REOPEN.value for record in events)
@@ -183,7 +188,9 @@ def compute_kpis(
 
 
 def _handle_seconds(
-    first_handled: CaseEventRecord | None, first_sign: CaseEventRecord | None, first_respond: CaseEventRecord | None
+    first_handled: CaseEventRecord | None,
+    first_sign: CaseEventRecord | None,
+    first_respond: CaseEventRecord | None,
 ) -> float | None:
     if first_handled is None:
         return None

@@ -80,9 +80,13 @@ def resolve_channel(session: Session, recipient_kind: str, recipient_id: str) ->
     column = {"person": ChatBinding.person_id, "department": ChatBinding.department_key}.get(recipient_kind)
     if column is None:
         raise StorageInputError(f"unknown recipient kind {recipient_kind!r}")
-    binding = session.execute(
-        select(ChatBinding).where(column == recipient_id).order_by(ChatBinding.channel, ChatBinding.id)
-    ).scalars().first()
+    binding = (
+        session.execute(
+            select(ChatBinding).where(column == recipient_id).order_by(ChatBinding.channel, ChatBinding.id)
+        )
+        .scalars()
+        .first()
+    )
     return (binding.channel, binding.chat_id) if binding else (CONSOLE, recipient_id)
 
 
@@ -150,7 +154,11 @@ def _lease_batch(session: Session, now: datetime, limit: int) -> list[OutgoingMe
 
 
 def _record_outcome(
-    session: Session, message: OutgoingMessage, error: NotificationFailed | None, now: datetime, max_attempts: int
+    session: Session,
+    message: OutgoingMessage,
+    error: NotificationFailed | None,
+    now: datetime,
+    max_attempts: int,
 ) -> str:
     row = session.get(OutboxMessage, message.id)
     if row is None or row.status != "pending":
@@ -197,7 +205,9 @@ def deliver_due(
             error = NotificationFailed(f"{type(unexpected).__name__}: {unexpected}", retryable=True)
         with session_factory() as session, session.begin():
             outcome = _record_outcome(session, message, error, now, max_attempts)
-        {"sent": report.sent, "retried": report.retried, "parked": report.parked}.get(outcome, []).append(message.id)
+        {"sent": report.sent, "retried": report.retried, "parked": report.parked}.get(outcome, []).append(
+            message.id
+        )
     return report
 
 
@@ -246,8 +256,10 @@ class LocalConsoleSender:
         }
         with self._session_factory() as session, session.begin():
             insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-            statement = insert(ConsoleMessage).values(**values).on_conflict_do_nothing(
-                index_elements=["idempotency_key"]
+            statement = (
+                insert(ConsoleMessage)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
             )
             session.execute(statement)
         logger.info("console: %s -> %s %s", message.template, message.recipient_kind, message.recipient_id)

@@ -38,16 +38,30 @@ def build_org(session: Session) -> Org:
             Department(key="HWZX", code="HWZX", name="区环境卫生事务中心", scope="district"),
             Department(key="SZWH", code="SZWH", name="区市政设施维护中心", scope="district"),
             Department(key="DZZX", code="DZZX", name="区综合指挥调度中心", scope="district"),
-            Department(key="JDB-440104001", code="JDB", name="洪桥街道办事处", scope="street", street_code=org.street),
+            Department(
+                key="JDB-440104001", code="JDB", name="洪桥街道办事处", scope="street", street_code=org.street
+            ),
         ]
     )
     session.flush()
     session.add_all(
         [
-            Person(id=org.worker, name="网格员甲", phone="13800000001", role="grid_worker", street_code=org.street,
-                   community_code=org.community, grid_id=org.grid),
-            Person(id=org.community_staff, name="社区乙", role="community", street_code=org.street,
-                   community_code=org.community),
+            Person(
+                id=org.worker,
+                name="网格员甲",
+                phone="13800000001",
+                role="grid_worker",
+                street_code=org.street,
+                community_code=org.community,
+                grid_id=org.grid,
+            ),
+            Person(
+                id=org.community_staff,
+                name="社区乙",
+                role="community",
+                street_code=org.street,
+                community_code=org.community,
+            ),
             Person(id=org.street_staff, name="街道丙", role="street", street_code=org.street),
             Person(id=org.command_centre, name="指挥丁", role="command_centre", department_key="DZZX"),
         ]
@@ -55,8 +69,12 @@ def build_org(session: Session) -> Org:
     session.flush()
     session.add(ChatBinding(channel="telegram", chat_id="1001", person_id=org.worker))
     session.add(ChatBinding(channel="telegram", chat_id="-2001", department_key="HWZX", kind="group"))
-    resident = Resident(openid=org.resident_openid, channel="wechat", phone="13912345678",
-                        created_at=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    resident = Resident(
+        openid=org.resident_openid,
+        channel="wechat",
+        phone="13912345678",
+        created_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    )
     session.add(resident)
     session.flush()
     return Org(resident_id=resident.id)

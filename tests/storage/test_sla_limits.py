@@ -24,8 +24,14 @@ SH = ZoneInfo("Asia/Shanghai")
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("15m", Limit(15, "m")), ("2h", Limit(2, "h")), ("1d", Limit(1, "d")), ("5wd", Limit(5, "wd")),
-     ("5 working days", Limit(5, "wd")), (" 30 min ", Limit(30, "m"))],
+    [
+        ("15m", Limit(15, "m")),
+        ("2h", Limit(2, "h")),
+        ("1d", Limit(1, "d")),
+        ("5wd", Limit(5, "wd")),
+        ("5 working days", Limit(5, "wd")),
+        (" 30 min ", Limit(30, "m")),
+    ],
 )
 def test_parse_limit(text: str, expected: Limit) -> None:
     assert parse_limit(text) == expected
@@ -53,7 +59,9 @@ def test_naive_start_is_refused() -> None:
 def test_chinese_calendar_knows_2026_golden_week_and_make_up_days() -> None:
     assert calendar_source(date(2026, 10, 1)) == "chinese_calendar"
     assert not any(is_working_day(date(2026, 10, d)) for d in range(1, 8))
-    assert is_working_day(date(2026, 9, 20)) and is_working_day(date(2026, 10, 10))  # make-up Sunday / Saturday
+    assert is_working_day(date(2026, 9, 20)) and is_working_day(
+        date(2026, 10, 10)
+    )  # make-up Sunday / Saturday
 
 
 def test_working_days_skip_national_day_and_count_the_make_up_saturday() -> None:
@@ -81,7 +89,9 @@ def test_day_boundaries_are_shanghai_not_utc() -> None:
     assert add_working_days(start, 1) == datetime(2026, 10, 9, 0, 0, tzinfo=SH)
 
 
-def test_years_the_calendar_does_not_know_fall_back_to_monday_to_friday(caplog: pytest.LogCaptureFixture) -> None:
+def test_years_the_calendar_does_not_know_fall_back_to_monday_to_friday(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     assert calendar_source(date(2027, 3, 1)) == "fallback"
     with caplog.at_level(logging.WARNING, logger="routing.sla"):
         # Wed 29 Dec 2027 + 3: Thu 30, Fri 31, Mon 3 Jan 2028 (weekends skipped, holidays unknown).

@@ -26,10 +26,17 @@ T0 = datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc)
 
 
 def test_codes_count_per_shanghai_day(session: Session) -> None:
-    assert allocate_case_code(session, datetime(2026, 11, 29, 15, 59, tzinfo=timezone.utc)) == "YX-20261129-0001"
-    assert allocate_case_code(session, datetime(2026, 11, 29, 15, 59, 59, tzinfo=timezone.utc)) == "YX-20261129-0002"
+    assert (
+        allocate_case_code(session, datetime(2026, 11, 29, 15, 59, tzinfo=timezone.utc)) == "YX-20261129-0001"
+    )
+    assert (
+        allocate_case_code(session, datetime(2026, 11, 29, 15, 59, 59, tzinfo=timezone.utc))
+        == "YX-20261129-0002"
+    )
     # 16:00 UTC is midnight in Shanghai: a new day and a new counter.
-    assert allocate_case_code(session, datetime(2026, 11, 29, 16, 0, tzinfo=timezone.utc)) == "YX-20261130-0001"
+    assert (
+        allocate_case_code(session, datetime(2026, 11, 29, 16, 0, tzinfo=timezone.utc)) == "YX-20261130-0001"
+    )
     assert allocate_case_code(session, datetime(2026, 11, 29, 23, 0, tzinfo=SH)) == "YX-20261129-0003"
 
 
@@ -66,8 +73,18 @@ def test_concurrent_case_openings_get_unique_consecutive_codes(
 
 def test_open_case_stores_location_media_and_routing(session: Session, org: Org) -> None:
     case = new_case(
-        session, org, T0, routing={"rule_ids": ["R12"], "explanation": ["GARBAGE -> HWZX"]},
-        media=[{"kind": "photo", "uri": "var/media/a.jpg", "content_type": "image/jpeg", "meta": {"exif": [23.1, 113.2]}}],
+        session,
+        org,
+        T0,
+        routing={"rule_ids": ["R12"], "explanation": ["GARBAGE -> HWZX"]},
+        media=[
+            {
+                "kind": "photo",
+                "uri": "var/media/a.jpg",
+                "content_type": "image/jpeg",
+                "meta": {"exif": [23.1, 113.2]},
+            }
+        ],
     )
     session.commit()
     loaded = get_case_by_code(session, case.code)
@@ -81,10 +98,15 @@ def test_open_case_stores_location_media_and_routing(session: Session, org: Org)
 
 @pytest.mark.parametrize(
     ("fields", "message"),
-    [({"urgency": "whenever"}, "urgency"), ({"lat": 23.1, "lng": None}, "together"),
-     ({"routing": {"when": datetime(2026, 1, 1)}}, "JSON")],
+    [
+        ({"urgency": "whenever"}, "urgency"),
+        ({"lat": 23.1, "lng": None}, "together"),
+        ({"routing": {"when": datetime(2026, 1, 1)}}, "JSON"),
+    ],
 )
-def test_open_case_rejects_bad_input(session: Session, org: Org, fields: dict[str, object], message: str) -> None:
+def test_open_case_rejects_bad_input(
+    session: Session, org: Org, fields: dict[str, object], message: str
+) -> None:
     with pytest.raises(StorageInputError, match=message):
         new_case(session, org, T0, **fields)
 
@@ -103,16 +125,24 @@ def test_a_return_needs_a_reason_and_keeps_the_clock_running(session: Session, o
         clock.tick(timedelta(minutes=40))
         with pytest.raises(StorageInputError, match="reason"):
             apply_event(session, case, CaseEvent.RETURN, actor="HWZX", now=utcnow(), payload={"reason": "  "})
-        apply_event(session, case, CaseEvent.RETURN, actor="HWZX", now=utcnow(), payload={"reason": "不归我们管"})
+        apply_event(
+            session, case, CaseEvent.RETURN, actor="HWZX", now=utcnow(), payload={"reason": "不归我们管"}
+        )
         clock.tick(timedelta(minutes=10))
-        apply_event(session, case, CaseEvent.DISPATCH, actor="DZZX", now=utcnow(), payload={"department_key": "SZWH"})
-        assert [(i.id, i.due_at) for i in pending_items(session, case.id)] == [(dispatch_clock.id, T0 + timedelta(hours=2))]
+        apply_event(
+            session, case, CaseEvent.DISPATCH, actor="DZZX", now=utcnow(), payload={"department_key": "SZWH"}
+        )
+        assert [(i.id, i.due_at) for i in pending_items(session, case.id)] == [
+            (dispatch_clock.id, T0 + timedelta(hours=2))
+        ]
         assert case.department_key == "SZWH"
         clock.tick(timedelta(minutes=5))
         apply_event(session, case, CaseEvent.SIGN, actor="SZWH", now=utcnow())
         (handle_clock,) = pending_items(session, case.id)
         assert (handle_clock.stage, handle_clock.due_at) == ("handle", utcnow() + timedelta(days=1))
-        apply_event(session, case, CaseEvent.RETURN, actor="SZWH", now=utcnow(), payload={"reason": "要区里协调"})
+        apply_event(
+            session, case, CaseEvent.RETURN, actor="SZWH", now=utcnow(), payload={"reason": "要区里协调"}
+        )
         apply_event(session, case, CaseEvent.DISPATCH, actor="DZZX", now=utcnow())
         clock.tick(timedelta(hours=1))
         apply_event(session, case, CaseEvent.SIGN, actor="SZWH", now=utcnow())
@@ -126,7 +156,9 @@ def test_a_reopening_starts_a_new_cycle_with_a_fresh_dispatch_clock(session: Ses
             apply_event(session, case, event, actor=org.worker, now=utcnow())
         assert pending_items(session, case.id) == []
         clock.tick(timedelta(days=2))
-        apply_event(session, case, CaseEvent.REOPEN, actor="resident", now=utcnow(), payload={"comment": "还是没修好"})
+        apply_event(
+            session, case, CaseEvent.REOPEN, actor="resident", now=utcnow(), payload={"comment": "还是没修好"}
+        )
         (item,) = pending_items(session, case.id)
         assert (item.stage, item.cycle, item.due_at) == ("dispatch", 1, utcnow() + timedelta(hours=2))
 
@@ -138,11 +170,25 @@ def test_closing_cancels_clocks_and_records_the_rating(session: Session, org: Or
         apply_event(session, case, CaseEvent.HANDLE_ON_SITE, actor=org.worker, now=utcnow())
         for bad in (0, 6, "5", True):
             with pytest.raises(StorageInputError, match="rating"):
-                apply_event(session, case, CaseEvent.CONFIRM, actor="resident", now=utcnow(), payload={"rating": bad})
-        apply_event(session, case, CaseEvent.CONFIRM, actor="resident", now=utcnow(), payload={"rating": 4, "comment": "快"})
+                apply_event(
+                    session, case, CaseEvent.CONFIRM, actor="resident", now=utcnow(), payload={"rating": bad}
+                )
+        apply_event(
+            session,
+            case,
+            CaseEvent.CONFIRM,
+            actor="resident",
+            now=utcnow(),
+            payload={"rating": 4, "comment": "快"},
+        )
         session.commit()
     (rating,) = session.execute(select(Rating)).scalars()
-    assert (rating.case_id, rating.score, rating.comment, rating.resident_id) == (case.id, 4, "快", org.resident_id)
+    assert (rating.case_id, rating.score, rating.comment, rating.resident_id) == (
+        case.id,
+        4,
+        "快",
+        org.resident_id,
+    )
     statuses = set(session.execute(select(DueItem.status).where(DueItem.case_id == case.id)).scalars())
     assert statuses == {"cancelled"}
     with pytest.raises(InvalidTransition):
@@ -155,10 +201,22 @@ def test_merging_needs_another_existing_case(session: Session, org: Org) -> None
         duplicate = new_case(session, org, utcnow())
         for target in (None, "YX-20990101-0001", duplicate.code):
             with pytest.raises(StorageInputError, match="duplicate_of"):
-                apply_event(session, duplicate, CaseEvent.MERGE_DUPLICATE, actor="DZZX", now=utcnow(),
-                            payload={"duplicate_of": target})
-        apply_event(session, duplicate, CaseEvent.MERGE_DUPLICATE, actor="DZZX", now=utcnow(),
-                    payload={"duplicate_of": original.code})
+                apply_event(
+                    session,
+                    duplicate,
+                    CaseEvent.MERGE_DUPLICATE,
+                    actor="DZZX",
+                    now=utcnow(),
+                    payload={"duplicate_of": target},
+                )
+        apply_event(
+            session,
+            duplicate,
+            CaseEvent.MERGE_DUPLICATE,
+            actor="DZZX",
+            now=utcnow(),
+            payload={"duplicate_of": original.code},
+        )
     assert duplicate.duplicate_of == original.id and duplicate.state == "merged_duplicate"
 
 

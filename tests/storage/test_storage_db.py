@@ -41,7 +41,9 @@ def test_migrations_go_down_and_up_again(tmp_path: Path) -> None:
     downgrade(url, "base")
     engine = make_engine(url)
     with engine.connect() as connection:
-        names = {row[0] for row in connection.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
+        names = {
+            row[0] for row in connection.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))
+        }
     assert names <= {"alembic_version"}
     upgrade(url)
     upgrade(url)  # idempotent
@@ -107,8 +109,13 @@ def test_inbound_dedupe_drops_repeats_per_channel(session: Session) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "masked"),
-    [("13812345678", "138****5678"), ("+86 138-1234-5678", "138****5678"), ("020-83456789", "*******6789"),
-     ("", ""), (None, "")],
+    [
+        ("13812345678", "138****5678"),
+        ("+86 138-1234-5678", "138****5678"),
+        ("020-83456789", "*******6789"),
+        ("", ""),
+        (None, ""),
+    ],
 )
 def test_mask_phone(raw: str | None, masked: str) -> None:
     assert mask_phone(raw) == masked
@@ -120,7 +127,9 @@ def test_mask_id_and_plate() -> None:
 
 
 def test_mask_text_finds_personal_data_in_free_text() -> None:
-    text_in = "我是张三，电话13812345678，身份证440104199001011234，车牌粤A12345堵了消防通道，座机020-83456789"
+    text_in = (
+        "我是张三，电话13812345678，身份证440104199001011234，车牌粤A12345堵了消防通道，座机020-83456789"
+    )
     masked = mask_text(text_in)
     for secret in ("13812345678", "440104199001011234", "粤A12345", "83456789"):
         assert secret not in masked

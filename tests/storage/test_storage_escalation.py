@@ -48,7 +48,9 @@ def escalations(session: Session, case_id: int) -> list[CaseEventRecord]:
 def escalation_messages(session: Session, case_id: int) -> list[tuple[str, str, str, int]]:
     rows = session.execute(
         select(OutboxMessage)
-        .where(OutboxMessage.case_id == case_id, OutboxMessage.template.in_(["task.escalated", "case.escalated"]))
+        .where(
+            OutboxMessage.case_id == case_id, OutboxMessage.template.in_(["task.escalated", "case.escalated"])
+        )
         .order_by(OutboxMessage.id)
     ).scalars()
     return [(m.template, m.recipient_kind, m.recipient_id, m.payload["params"]["level"]) for m in rows]
@@ -74,7 +76,11 @@ def test_each_missed_limit_climbs_one_level_and_tells_the_next_person_and_the_re
             clock.move_to(deadline)
             assert scheduler_pass(session, session_factory) == 1
             latest = escalations(session, case_id)[-1]
-            assert (latest.escalation_level, latest.payload["stage"], latest.payload["limit"]) == (level, stage, limit)
+            assert (latest.escalation_level, latest.payload["stage"], latest.payload["limit"]) == (
+                level,
+                stage,
+                limit,
+            )
             assert latest.at == deadline and latest.to_state == latest.from_state
             assert escalation_messages(session, case_id)[-2:] == [
                 ("case.escalated", "resident", org.resident_openid, level),
@@ -102,8 +108,11 @@ def test_working_day_handle_limit_escalates_across_national_day(
         (item,) = pending_items(session, case.id)
         assert (item.stage, item.due_at) == ("handle", datetime(2026, 10, 13, 10, 0, tzinfo=SH))
         for level, due in enumerate(
-            [datetime(2026, 10, 13, 10, 0, tzinfo=SH), datetime(2026, 10, 20, 10, 0, tzinfo=SH),
-             datetime(2026, 10, 27, 10, 0, tzinfo=SH)],
+            [
+                datetime(2026, 10, 13, 10, 0, tzinfo=SH),
+                datetime(2026, 10, 20, 10, 0, tzinfo=SH),
+                datetime(2026, 10, 27, 10, 0, tzinfo=SH),
+            ],
             start=1,
         ):
             clock.move_to(due - ONE_SECOND)
@@ -131,7 +140,9 @@ def test_escalation_level_carries_over_to_the_next_stage(
         assert escalation_messages(session, case.id)[-1] == ("task.escalated", "person", org.street_staff, 2)
 
 
-def test_acting_in_time_cancels_the_clock(session: Session, session_factory: Callable[[], Session], org: Org) -> None:
+def test_acting_in_time_cancels_the_clock(
+    session: Session, session_factory: Callable[[], Session], org: Org
+) -> None:
     with freeze_time(T0) as clock:
         case = new_case(session, org, utcnow(), urgency="urgent")
         clock.tick(timedelta(minutes=14))
@@ -139,5 +150,7 @@ def test_acting_in_time_cancels_the_clock(session: Session, session_factory: Cal
         session.commit()
         clock.tick(timedelta(minutes=2))  # past the respond limit, within dispatch
         assert scheduler_pass(session, session_factory) == 0
-        statuses = dict(session.execute(select(DueItem.stage, DueItem.status).where(DueItem.case_id == case.id)).all())
+        statuses = dict(
+            session.execute(select(DueItem.stage, DueItem.status).where(DueItem.case_id == case.id)).all()
+        )
         assert statuses == {"respond": "cancelled", "dispatch": "pending"}

@@ -22,7 +22,13 @@ def at(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=SH)
 
 
-def play(session: Session, org: Org, reported: datetime, steps: list[tuple[datetime, E, dict[str, object]]], **fields: object) -> None:
+def play(
+    session: Session,
+    org: Org,
+    reported: datetime,
+    steps: list[tuple[datetime, E, dict[str, object]]],
+    **fields: object,
+) -> None:
     with freeze_time(reported) as clock:
         case = new_case(session, org, utcnow(), **fields)
         for when, event, payload in steps:
@@ -34,25 +40,49 @@ def play(session: Session, org: Org, reported: datetime, steps: list[tuple[datet
 @pytest.fixture()
 def history(session: Session, org: Org) -> Org:
     # A: the full chain on one day, rated 5.
-    play(session, org, at(30, 9), [
-        (at(30, 9, 10), E.RESPOND, {}), (at(30, 9, 20), E.DISPATCH, {}), (at(30, 9, 40), E.SIGN, {}),
-        (at(30, 11, 40), E.HANDLE, {}), (at(30, 12), E.CONFIRM, {"rating": 5}),
-    ])
+    play(
+        session,
+        org,
+        at(30, 9),
+        [
+            (at(30, 9, 10), E.RESPOND, {}),
+            (at(30, 9, 20), E.DISPATCH, {}),
+            (at(30, 9, 40), E.SIGN, {}),
+            (at(30, 11, 40), E.HANDLE, {}),
+            (at(30, 12), E.CONFIRM, {"rating": 5}),
+        ],
+    )
     # B: settled on site, reopened, settled again, confirmed the next day with 3. Not auto-dispatched.
-    play(session, org, at(30, 10), [
-        (at(30, 10, 30), E.RESPOND, {}), (at(30, 11), E.HANDLE_ON_SITE, {}), (at(30, 12), E.REOPEN, {}),
-        (at(30, 13), E.HANDLE_ON_SITE, {}), (at(1, 9, month=12), E.CONFIRM, {"rating": 3}),
-    ], auto_dispatch=False)
+    play(
+        session,
+        org,
+        at(30, 10),
+        [
+            (at(30, 10, 30), E.RESPOND, {}),
+            (at(30, 11), E.HANDLE_ON_SITE, {}),
+            (at(30, 12), E.REOPEN, {}),
+            (at(30, 13), E.HANDLE_ON_SITE, {}),
+            (at(1, 9, month=12), E.CONFIRM, {"rating": 3}),
+        ],
+        auto_dispatch=False,
+    )
     # C: reported 23:30 (15:30 UTC), overdue, returned and re-dispatched, closed 04:00 next Shanghai day
     # (20:00 UTC: the same UTC day, so a UTC-day KPI would wrongly count it as same-day).
-    play(session, org, at(30, 23, 30), [
-        (at(1, 0, 30, month=12), E.ESCALATE, {"reason": "overdue", "stage": "respond", "level": 1}),
-        (at(1, 0, 40, month=12), E.RESPOND, {}), (at(1, 0, 50, month=12), E.DISPATCH, {}),
-        (at(1, 1, month=12), E.RETURN, {"reason": "路灯归市政"}),
-        (at(1, 1, 10, month=12), E.DISPATCH, {"department_key": "SZWH"}),
-        (at(1, 1, 30, month=12), E.SIGN, {}), (at(1, 3, 30, month=12), E.HANDLE, {}),
-        (at(1, 4, month=12), E.CONFIRM, {"rating": 4}),
-    ])
+    play(
+        session,
+        org,
+        at(30, 23, 30),
+        [
+            (at(1, 0, 30, month=12), E.ESCALATE, {"reason": "overdue", "stage": "respond", "level": 1}),
+            (at(1, 0, 40, month=12), E.RESPOND, {}),
+            (at(1, 0, 50, month=12), E.DISPATCH, {}),
+            (at(1, 1, month=12), E.RETURN, {"reason": "路灯归市政"}),
+            (at(1, 1, 10, month=12), E.DISPATCH, {"department_key": "SZWH"}),
+            (at(1, 1, 30, month=12), E.SIGN, {}),
+            (at(1, 3, 30, month=12), E.HANDLE, {}),
+            (at(1, 4, month=12), E.CONFIRM, {"rating": 4}),
+        ],
+    )
     # D: cancelled at once.
     play(session, org, at(30, 8), [(at(30, 8, 5), E.CANCEL, {})])
     # E: the day before, outside the range below.
@@ -92,8 +122,13 @@ def test_an_empty_population_gives_none_not_zero(session: Session) -> None:
 
 @pytest.mark.parametrize(
     ("values", "expected"),
-    [([], None), ([5.0], 5.0), ([1.0, 2.0], 2.0), ([float(v) for v in range(1, 11)], 9.0),
-     ([float(v) for v in range(1, 12)], 10.0)],
+    [
+        ([], None),
+        ([5.0], 5.0),
+        ([1.0, 2.0], 2.0),
+        ([float(v) for v in range(1, 11)], 9.0),
+        ([float(v) for v in range(1, 12)], 10.0),
+    ],
 )
 def test_p90_is_nearest_rank(values: list[float], expected: float | None) -> None:
     assert percentile_nearest_rank(values, 0.9) == expected

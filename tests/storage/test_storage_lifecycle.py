@@ -15,7 +15,15 @@ from sqlalchemy.orm import Session
 import storage.lifecycle as lifecycle
 from storage.cases import apply_event, derive_state
 from storage.errors import GridSecretaryError, InvalidTransition
-from storage.lifecycle import OPEN_STATES, TRANSITIONS, CaseEvent, CaseState, advance, allowed_events, fold_states
+from storage.lifecycle import (
+    OPEN_STATES,
+    TRANSITIONS,
+    CaseEvent,
+    CaseState,
+    advance,
+    allowed_events,
+    fold_states,
+)
 from storage.models import AppendOnlyViolation, CaseEventRecord
 from storage.timeutil import utcnow
 from tests.storage.conftest import Org, new_case
@@ -70,7 +78,14 @@ def test_escalation_never_changes_state_and_only_open_states_escalate() -> None:
 
 
 def test_the_four_level_chain_and_side_paths() -> None:
-    chain = [CaseEvent.REPORT, CaseEvent.RESPOND, CaseEvent.DISPATCH, CaseEvent.SIGN, CaseEvent.HANDLE, CaseEvent.CONFIRM]
+    chain = [
+        CaseEvent.REPORT,
+        CaseEvent.RESPOND,
+        CaseEvent.DISPATCH,
+        CaseEvent.SIGN,
+        CaseEvent.HANDLE,
+        CaseEvent.CONFIRM,
+    ]
     assert fold_states(chain) is CaseState.CLOSED
     assert fold_states([*chain[:4], CaseEvent.RETURN, CaseEvent.DISPATCH]) is CaseState.DISPATCHED
     assert fold_states([*chain[:5], CaseEvent.REOPEN, CaseEvent.HANDLE_ON_SITE]) is CaseState.HANDLED
@@ -112,7 +127,9 @@ def test_every_pair_on_the_database(session: Session, org: Org, state: CaseState
     with freeze_time(T0):
         case = new_case(session, org, utcnow())
         for event in path_to(state)[1:]:
-            apply_event(session, case, event, actor="test", now=utcnow(), payload=payload_for(session, org, event))
+            apply_event(
+                session, case, event, actor="test", now=utcnow(), payload=payload_for(session, org, event)
+            )
         session.commit()
         for event in CaseEvent:
             nested = session.begin_nested()
@@ -120,15 +137,29 @@ def test_every_pair_on_the_database(session: Session, org: Org, state: CaseState
                 select(func.count()).select_from(CaseEventRecord).where(CaseEventRecord.case_id == case.id)
             ).scalar_one()
             if (state, event) in TRANSITIONS:
-                record = apply_event(session, case, event, actor="test", now=utcnow(), payload=payload_for(session, org, event))
-                assert (record.from_state, record.to_state) == (state.value, TRANSITIONS[(state, event)].value)
+                record = apply_event(
+                    session, case, event, actor="test", now=utcnow(), payload=payload_for(session, org, event)
+                )
+                assert (record.from_state, record.to_state) == (
+                    state.value,
+                    TRANSITIONS[(state, event)].value,
+                )
                 assert record.seq == before + 1
                 assert case.state == derive_state(session, case.id).value == TRANSITIONS[(state, event)].value
             else:
                 with pytest.raises(InvalidTransition):
-                    apply_event(session, case, event, actor="test", now=utcnow(), payload=payload_for(session, org, event))
+                    apply_event(
+                        session,
+                        case,
+                        event,
+                        actor="test",
+                        now=utcnow(),
+                        payload=payload_for(session, org, event),
+                    )
                 after = session.execute(
-                    select(func.count()).select_from(CaseEventRecord).where(CaseEventRecord.case_id == case.id)
+                    select(func.count())
+                    .select_from(CaseEventRecord)
+                    .where(CaseEventRecord.case_id == case.id)
                 ).scalar_one()
                 assert after == before and case.state == state.value
             nested.rollback()

@@ -48,8 +48,14 @@ class FlakySender:
 
 def add_message(session: Session, key: str = "k-1", channel: str = "telegram") -> int:
     message = enqueue(
-        session, recipient_kind="person", recipient_id="GW-1", template="task.new_case",
-        params={"case_code": "YX-20261130-0001"}, idempotency_key=key, now=utcnow(), channel=channel,
+        session,
+        recipient_kind="person",
+        recipient_id="GW-1",
+        template="task.new_case",
+        params={"case_code": "YX-20261130-0001"},
+        idempotency_key=key,
+        now=utcnow(),
+        channel=channel,
     )
     session.flush()
     message_id = message.id
@@ -81,9 +87,15 @@ def test_who_is_told_what_along_the_chain(session: Session, org: Org) -> None:
     with freeze_time(T0):
         case = new_case(session, org, utcnow())
         for event, payload in [
-            (CaseEvent.RESPOND, {}), (CaseEvent.DISPATCH, {}), (CaseEvent.RETURN, {"reason": "非本部门职责"}),
-            (CaseEvent.DISPATCH, {"department_key": "SZWH"}), (CaseEvent.SIGN, {}), (CaseEvent.HANDLE, {}),
-            (CaseEvent.REOPEN, {}), (CaseEvent.HANDLE_ON_SITE, {}), (CaseEvent.CONFIRM, {"rating": 4}),
+            (CaseEvent.RESPOND, {}),
+            (CaseEvent.DISPATCH, {}),
+            (CaseEvent.RETURN, {"reason": "非本部门职责"}),
+            (CaseEvent.DISPATCH, {"department_key": "SZWH"}),
+            (CaseEvent.SIGN, {}),
+            (CaseEvent.HANDLE, {}),
+            (CaseEvent.REOPEN, {}),
+            (CaseEvent.HANDLE_ON_SITE, {}),
+            (CaseEvent.CONFIRM, {"rating": 4}),
         ]:
             apply_event(session, case, event, actor="t", now=utcnow(), payload=payload)
         session.commit()
@@ -94,13 +106,24 @@ def test_who_is_told_what_along_the_chain(session: Session, org: Org) -> None:
     ).all()
     resident = [template for template, kind, _ in rows if kind == "resident"]
     assert resident == [
-        "case.reported", "case.responded", "case.dispatched", "case.returned", "case.dispatched",
-        "case.signed", "case.handled", "case.reopened", "case.handled", "case.closed",
+        "case.reported",
+        "case.responded",
+        "case.dispatched",
+        "case.returned",
+        "case.dispatched",
+        "case.signed",
+        "case.handled",
+        "case.reopened",
+        "case.handled",
+        "case.closed",
     ]
     staff = [(template, recipient) for template, kind, recipient in rows if kind != "resident"]
     assert staff == [
-        ("task.new_case", org.worker), ("task.dispatched", "HWZX"), ("task.returned", org.worker),
-        ("task.dispatched", "SZWH"), ("task.reopened", org.worker),
+        ("task.new_case", org.worker),
+        ("task.dispatched", "HWZX"),
+        ("task.returned", org.worker),
+        ("task.dispatched", "SZWH"),
+        ("task.reopened", org.worker),
     ]
 
 
@@ -114,16 +137,26 @@ def test_retry_with_backoff_then_deliver(session_factory: Callable[[], Session],
         clock.tick(timedelta(seconds=1))
         assert deliver_due(session_factory, {"telegram": sender}, utcnow()).retried == [message_id]
         clock.tick(timedelta(seconds=59))
-        assert len(sender.attempts) == 2 and deliver_due(session_factory, {"telegram": sender}, utcnow()).sent == []
+        assert (
+            len(sender.attempts) == 2
+            and deliver_due(session_factory, {"telegram": sender}, utcnow()).sent == []
+        )
         clock.tick(timedelta(seconds=1))
         assert deliver_due(session_factory, {"telegram": sender}, utcnow()).sent == [message_id]
     assert [m.attempt for m in sender.attempts] == [1, 2, 3]
     assert {m.idempotency_key for m in sender.attempts} == {"k-1"}
     row = session.get(OutboxMessage, message_id)
-    assert (row.status, row.attempts, row.last_error, row.sent_at) == ("sent", 3, None, T0 + timedelta(seconds=90))
+    assert (row.status, row.attempts, row.last_error, row.sent_at) == (
+        "sent",
+        3,
+        None,
+        T0 + timedelta(seconds=90),
+    )
 
 
-def test_park_after_max_attempts_is_visible_and_resumable(session_factory: Callable[[], Session], session: Session) -> None:
+def test_park_after_max_attempts_is_visible_and_resumable(
+    session_factory: Callable[[], Session], session: Session
+) -> None:
     with freeze_time(T0) as clock:
         message_id = add_message(session)
         broken = FlakySender(failures=100)
@@ -145,11 +178,15 @@ def test_park_after_max_attempts_is_visible_and_resumable(session_factory: Calla
         assert fixed.delivered[0].attempt == 1  # a fresh attempt budget
 
 
-def test_permanent_errors_and_missing_senders_park_at_once(session_factory: Callable[[], Session], session: Session) -> None:
+def test_permanent_errors_and_missing_senders_park_at_once(
+    session_factory: Callable[[], Session], session: Session
+) -> None:
     with freeze_time(T0):
         rejected = add_message(session, key="k-perm")
         orphan = add_message(session, key="k-orphan", channel="fax")
-        report = deliver_due(session_factory, {"telegram": FlakySender(failures=1, error=PermanentSendError)}, utcnow())
+        report = deliver_due(
+            session_factory, {"telegram": FlakySender(failures=1, error=PermanentSendError)}, utcnow()
+        )
         assert sorted(report.parked) == sorted([rejected, orphan])
         errors = {m.id: m.last_error for m in parked_messages(session)}
         assert "no sender for channel 'fax'" in errors[orphan]
@@ -189,10 +226,14 @@ def test_a_worker_that_dies_mid_send_is_covered_by_the_lease_and_the_idempotency
         clock.tick(timedelta(minutes=1))
         assert deliver_due(session_factory, {"console": console}, utcnow()).sent == [message_id]
     shown = session.execute(select(ConsoleMessage)).scalars().all()
-    assert [(m.idempotency_key, m.template, m.recipient_id) for m in shown] == [("k-1", "task.new_case", "GW-1")]
+    assert [(m.idempotency_key, m.template, m.recipient_id) for m in shown] == [
+        ("k-1", "task.new_case", "GW-1")
+    ]
 
 
-def test_two_delivery_workers_never_send_the_same_message(session_factory: Callable[[], Session], session: Session) -> None:
+def test_two_delivery_workers_never_send_the_same_message(
+    session_factory: Callable[[], Session], session: Session
+) -> None:
     with freeze_time(T0):
         ids = [add_message(session, key=f"k-{i}") for i in range(5)]
         first, second = FlakySender(), FlakySender()
@@ -204,5 +245,12 @@ def test_two_delivery_workers_never_send_the_same_message(session_factory: Calla
 
 def test_naive_times_are_refused(session: Session) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        enqueue(session, recipient_kind="person", recipient_id="x", template="t", params={},
-                idempotency_key="k", now=datetime(2026, 11, 30, 10, 0))
+        enqueue(
+            session,
+            recipient_kind="person",
+            recipient_id="x",
+            template="t",
+            params={},
+            idempotency_key="k",
+            now=datetime(2026, 11, 30, 10, 0),
+        )

@@ -29,7 +29,9 @@ def open_overdue_cases(session: Session, org: Org, count: int = CASES) -> list[i
 
 def escalation_counts(session: Session) -> Counter[tuple[int, int]]:
     rows = session.execute(
-        select(CaseEventRecord.case_id, CaseEventRecord.escalation_level).where(CaseEventRecord.event == "escalate")
+        select(CaseEventRecord.case_id, CaseEventRecord.escalation_level).where(
+            CaseEventRecord.event == "escalate"
+        )
     ).all()
     return Counter((case_id, level) for case_id, level in rows)
 
