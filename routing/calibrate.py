@@ -100,12 +100,18 @@ def _group_confidence(row: dict[str, Any], rules: Rules) -> tuple[str | None, fl
     return group, totals[group]
 
 
-def measure(oof: dict[str, Any], rules: Rules, target: float, group_oof: dict[str, Any] | None = None) -> dict[str, Any]:
+def measure(
+    oof: dict[str, Any], rules: Rules, target: float, group_oof: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Both thresholds from out-of-fold predictions, with their measured precision and coverage."""
     rows = [row for row in oof["predictions"] if row.get("gold") in rules.categories]
     department = {code: category.department for code, category in rules.categories.items()}
     category = choose_threshold(
-        [Scored(float(r["confidence"]), department.get(r["predicted"]) == department[r["gold"]]) for r in rows], target
+        [
+            Scored(float(r["confidence"]), department.get(r["predicted"]) == department[r["gold"]])
+            for r in rows
+        ],
+        target,
     )
     turned_away = [r for r in rows if float(r["confidence"]) < category.value]
     if group_oof is not None:
@@ -116,11 +122,17 @@ def measure(oof: dict[str, Any], rules: Rules, target: float, group_oof: dict[st
         pool = turned_away if len(turned_away) >= MIN_SUPPORT else rows
         scored_groups = []
         for row in pool:
-            group, confidence = _group_confidence(row, rules)
-            scored_groups.append(Scored(confidence, group == rules.categories[row["gold"]].group))
-        group_source = "category ranking summed per group" + (", turned-away examples" if pool is turned_away else "")
-    group = choose_threshold(scored_groups, target)
-    return {"category": category, "group": group, "group_source": group_source, "n": len(rows)}
+            predicted_group, confidence = _group_confidence(row, rules)
+            scored_groups.append(Scored(confidence, predicted_group == rules.categories[row["gold"]].group))
+        group_source = "category ranking summed per group" + (
+            ", turned-away examples" if pool is turned_away else ""
+        )
+    return {
+        "category": category,
+        "group": choose_threshold(scored_groups, target),
+        "group_source": group_source,
+        "n": len(rows),
+    }
 
 
 def fingerprint(path: Path) -> str:

@@ -132,8 +132,20 @@ def _route_by_category(
     understood = understanding.category or ""
     final = rules.categories[rule.category or understood]
     grid_first = final.grid_first if rule.grid_first is None else rule.grid_first
-    lines = [f"category {understood} ({understanding.category_confidence:.2f}) from text", _rule_line(rule, understood, rules)]
-    route = _Route(final.code, final.group, rule.department, grid_first, final.place_bound, final.urgency, (rule.id,), tuple(lines))
+    lines = [
+        f"category {understood} ({understanding.category_confidence:.2f}) from text",
+        _rule_line(rule, understood, rules),
+    ]
+    route = _Route(
+        final.code,
+        final.group,
+        rule.department,
+        grid_first,
+        final.place_bound,
+        final.urgency,
+        (rule.id,),
+        tuple(lines),
+    )
     return route, level
 
 
@@ -152,21 +164,38 @@ def _route_by_fallback(understanding: Understanding, rules: Rules) -> _Route:
             f"rule {GROUP_FALLBACK_ID}: group {group} ({understanding.group_confidence:.2f}) -> {department} "
             f"(default department of the group)"
         )
-        return _Route(None, group, department, False, place_bound, rules.fallback_urgency, (GROUP_FALLBACK_ID,), (guess, line))
+        return _Route(
+            None,
+            group,
+            department,
+            False,
+            place_bound,
+            rules.fallback_urgency,
+            (GROUP_FALLBACK_ID,),
+            (guess, line),
+        )
     group_text = f"group {group} ({understanding.group_confidence:.2f})" if group else "no group"
     line = (
         f"rule {TRIAGE_ID}: {group_text} below threshold {rules.group_threshold:.2f} -> "
         f"{rules.triage_department} (manual triage)"
     )
-    return _Route(None, None, rules.triage_department, False, True, rules.fallback_urgency, (TRIAGE_ID,), (guess, line))
+    return _Route(
+        None, None, rules.triage_department, False, True, rules.fallback_urgency, (TRIAGE_ID,), (guess, line)
+    )
 
 
 def _location_lines(location: ResolvedLocation) -> tuple[str, ...]:
     if location.explanation:
-        return tuple(f"location: {line}" if not line.startswith("location") else line for line in location.explanation)
+        return tuple(
+            f"location: {line}" if not line.startswith("location") else line for line in location.explanation
+        )
     if location.street is None:
         return ("location: none resolved",)
-    parts = [f"{location.street} street", location.community or "", location.grid and f"grid {location.grid}" or ""]
+    parts = [
+        f"{location.street} street",
+        location.community or "",
+        location.grid and f"grid {location.grid}" or "",
+    ]
     return (f"location: {', '.join(p for p in parts if p)} ({location.source})",)
 
 
@@ -214,7 +243,9 @@ def _non_report(understanding: Understanding, location: ResolvedLocation, kind: 
         urgency=None,
         auto_dispatch=False,
         emergency=False,
-        explanation=(f"intent {understanding.intent} ({understanding.intent_confidence:.2f}) -> kind {kind}: not a report, not routed",),
+        explanation=(
+            f"intent {understanding.intent} ({understanding.intent_confidence:.2f}) -> kind {kind}: not a report, not routed",
+        ),
         point=location.point,
     )
 
@@ -241,7 +272,10 @@ def decide(
     night = is_night(clock, rules)
     worker = on_duty(rules.roster, location.grid, location.community, clock)
     routed = None
-    if understanding.category in rules.categories and understanding.category_confidence >= rules.category_threshold:
+    if (
+        understanding.category in rules.categories
+        and understanding.category_confidence >= rules.category_threshold
+    ):
         routed = _route_by_category(understanding, location, rules, night, worker)
     route, level = routed if routed is not None else (_route_by_fallback(understanding, rules), "")
     auto_dispatch = route.department != rules.triage_department

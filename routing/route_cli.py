@@ -132,6 +132,11 @@ def _batches(lines: Iterable[str], size: int) -> Iterator[list[str]]:
         yield batch
 
 
+def _progress(message: str) -> None:
+    # stdout carries only the JSON lines; progress goes to stderr.
+    sys.stderr.write(f"==> {message}\n")
+
+
 def load_agent(model_path: Path | None) -> Any:
     """Load the Rasa agent once: the given archive, or the model for the current training data."""
     from rasa.core.agent import Agent
@@ -139,7 +144,7 @@ def load_agent(model_path: Path | None) -> Any:
     if model_path is None:
         from bot.nlu.training import ensure_model
 
-        model_path = ensure_model(force=False, progress=lambda message: print(f"==> {message}", file=sys.stderr))
+        model_path = ensure_model(force=False, progress=_progress)
     logger.info("loading model %s", model_path)
     return Agent.load(str(model_path))
 
@@ -148,7 +153,9 @@ async def _parse_all(agent: Any, texts: list[str]) -> list[dict[str, Any]]:
     return list(await asyncio.gather(*(agent.parse_message(text) for text in texts)))
 
 
-def route_batch(agent: Any, loop: asyncio.AbstractEventLoop, lines: list[str], now: datetime) -> list[dict[str, Any]]:
+def route_batch(
+    agent: Any, loop: asyncio.AbstractEventLoop, lines: list[str], now: datetime
+) -> list[dict[str, Any]]:
     """Validate, parse (one gather per batch) and route a batch of lines, keeping input order."""
     outputs: list[dict[str, Any] | None] = [None] * len(lines)
     requests: list[tuple[int, RouteRequest]] = []
@@ -167,7 +174,9 @@ def route_batch(agent: Any, loop: asyncio.AbstractEventLoop, lines: list[str], n
     return [output for output in outputs if output is not None]
 
 
-def run(stdin: IO[str], stdout: IO[str], model_path: Path | None = None, *, batch_size: int = BATCH_SIZE) -> int:
+def run(
+    stdin: IO[str], stdout: IO[str], model_path: Path | None = None, *, batch_size: int = BATCH_SIZE
+) -> int:
     """Read JSON lines from `stdin`, write one decision (or error) line per input to `stdout`.
 
     Args:

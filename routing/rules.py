@@ -107,14 +107,17 @@ class Rules:
     roster: Roster = field(default_factory=Roster)
     fallback_urgency: str = "normal"
     by_category: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
-    rule_lines: dict[tuple[str, str], str] = field(default_factory=dict)  # (rule id, understood category) -> line
-    urgency_lines: dict[str, str] = field(default_factory=dict)  # "urgency urgent: respond 15m, …" (precomputed)
+    # Precomputed explanation lines: (rule id, understood category) -> line; urgency -> "urgency urgent: …".
+    rule_lines: dict[tuple[str, str], str] = field(default_factory=dict)
+    urgency_lines: dict[str, str] = field(default_factory=dict)
 
     def rules_for(self, category: str) -> tuple[Rule, ...]:
         """The rules that can apply to `category`, in file order (rules without a category list apply to all)."""
         found = self.by_category.get(category)
         if found is None:
-            return tuple(rule for rule in self.rules if not rule.when.categories or category in rule.when.categories)
+            return tuple(
+                rule for rule in self.rules if not rule.when.categories or category in rule.when.categories
+            )
         return found
 
     def duplicate_window(self, category: str) -> DuplicateWindow:
@@ -261,7 +264,9 @@ def build_rules(
         categories=categories,
         departments=departments,
         streets=streets,
-        sla={urgency: {stage: str(limit) for stage, limit in limits.items()} for urgency, limits in sla.items()},
+        sla={
+            urgency: {stage: str(limit) for stage, limit in limits.items()} for urgency, limits in sla.items()
+        },
         category_threshold=float(thresholds.get("category", 0.5)),
         group_threshold=float(thresholds.get("group", 0.5)),
         group_defaults=dict(raw_rules.get("group_defaults") or {}),
@@ -281,20 +286,30 @@ def build_rules(
     _validate(rules)
     # Derived lookups, computed once here so that decide() stays cheap.
     object.__setattr__(rules, "by_category", {code: rules.rules_for(code) for code in categories})
-    object.__setattr__(rules, "rule_lines", {
-        (rule.id, code): rule_line(rule, code) for rule in rules.rules for code in rule.when.categories
-    })
-    object.__setattr__(rules, "urgency_lines", {
-        urgency: f"urgency {urgency}: " + ", ".join(f"{stage} {limit}" for stage, limit in limits.items())
-        for urgency, limits in rules.sla.items()
-    })
+    object.__setattr__(
+        rules,
+        "rule_lines",
+        {(rule.id, code): rule_line(rule, code) for rule in rules.rules for code in rule.when.categories},
+    )
+    object.__setattr__(
+        rules,
+        "urgency_lines",
+        {
+            urgency: f"urgency {urgency}: " + ", ".join(f"{stage} {limit}" for stage, limit in limits.items())
+            for urgency, limits in rules.sla.items()
+        },
+    )
     return rules
 
 
 def rule_line(rule: Rule, understood: str) -> str:
     """The explanation line of a rule that fired, e.g. "rule R108: GARBAGE -> HWZX"."""
     final = rule.category or understood
-    arrow = f"{understood} -> {final} -> {rule.department}" if final != understood else f"{final} -> {rule.department}"
+    arrow = (
+        f"{understood} -> {final} -> {rule.department}"
+        if final != understood
+        else f"{final} -> {rule.department}"
+    )
     return f"rule {rule.id}: {arrow}" if rule.base else f"rule {rule.id}: {arrow} ({rule.reason})"
 
 

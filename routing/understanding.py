@@ -90,7 +90,9 @@ def understanding_from_parse(
     if group_confidence is None and parse.get("category_ranking"):
         group, group_confidence = group_from_ranking(parse.get("category_ranking"))
     places = tuple(
-        place for raw in parse.get("places") or () if isinstance(raw, Mapping) and (place := place_from_dict(raw))
+        place
+        for raw in parse.get("places") or ()
+        if isinstance(raw, Mapping) and (place := place_from_dict(raw))
     )
     return Understanding(
         text=str(parse.get("text") or parse.get("original_text") or ""),
@@ -98,7 +100,9 @@ def understanding_from_parse(
         intent_confidence=intent_confidence if intent_confidence is not None else 0.0,
         category=category,
         category_confidence=(
-            category_confidence if category_confidence is not None else _float(parse.get("category_confidence"))
+            category_confidence
+            if category_confidence is not None
+            else _float(parse.get("category_confidence"))
         ),
         group=group,
         group_confidence=group_confidence if group_confidence is not None else 0.0,

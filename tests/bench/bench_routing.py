@@ -35,12 +35,22 @@ def _inputs() -> list[tuple[Any, Any, datetime]]:
     items = []
     for index, case in enumerate(CASES):
         understanding = Understanding(
-            text=case["text"], intent="report_issue", intent_confidence=0.97, category=case["category"],
-            category_confidence=0.9 if index % 7 else 0.3, group="城乡建设", group_confidence=0.8,
+            text=case["text"],
+            intent="report_issue",
+            intent_confidence=0.97,
+            category=case["category"],
+            category_confidence=0.9 if index % 7 else 0.3,
+            group="城乡建设",
+            group_confidence=0.8,
         )
         grid = grids[(index * 37) % len(grids)]
-        location = NO_LOCATION if index % 11 == 0 else ResolvedLocation(
-            street=case["street"] or "洪桥", community=None, grid=grid, source="gps", precision="grid")
+        location = (
+            NO_LOCATION
+            if index % 11 == 0
+            else ResolvedLocation(
+                street=case["street"] or "洪桥", community=None, grid=grid, source="gps", precision="grid"
+            )
+        )
         now = datetime(2026, 11, 30, (index * 5) % 24, 17, tzinfo=SHANGHAI)
         items.append((understanding, location, now))
     return items
@@ -77,11 +87,17 @@ def bench_decide() -> dict[str, float]:
         linear, _ = _rate(replace(rules, by_category={}), items, repeats=3)
     finally:
         os.sched_setaffinity(0, affinity)
-    print(f"routing decide: {indexed:,.0f} decisions per CPU-second on one core (target >= {DECIDE_TARGET:,.0f}/s); "  # noqa: T201
-          f"wall clock {indexed_wall:,.0f}/s on a shared machine (load {os.getloadavg()[0]:.1f}); "
-          f"baseline linear rule scan {linear:,.0f}/s")
-    return {"decide_per_s": round(indexed), "decide_wall_per_s": round(indexed_wall),
-            "decide_target_per_s": DECIDE_TARGET, "decide_linear_baseline_per_s": round(linear)}
+    print(
+        f"routing decide: {indexed:,.0f} decisions per CPU-second on one core (target >= {DECIDE_TARGET:,.0f}/s); "  # noqa: T201
+        f"wall clock {indexed_wall:,.0f}/s on a shared machine (load {os.getloadavg()[0]:.1f}); "
+        f"baseline linear rule scan {linear:,.0f}/s"
+    )
+    return {
+        "decide_per_s": round(indexed),
+        "decide_wall_per_s": round(indexed_wall),
+        "decide_target_per_s": DECIDE_TARGET,
+        "decide_linear_baseline_per_s": round(linear),
+    }
 
 
 def bench_route(repeats: int = 2) -> dict[str, float]:
@@ -99,12 +115,14 @@ def bench_route(repeats: int = 2) -> dict[str, float]:
         started = time.perf_counter()
         for _ in range(repeats):
             for start in range(0, len(lines), 64):
-                route_batch(agent, loop, lines[start:start + 64], datetime.now(SHANGHAI))
+                route_batch(agent, loop, lines[start : start + 64], datetime.now(SHANGHAI))
         rate = repeats * len(lines) / (time.perf_counter() - started)
     finally:
         loop.close()
-    print(f"routing gridsec route end to end: {rate:,.1f} messages/s with NLU "  # noqa: T201
-          f"(target: reported; model load {load_s:.1f} s once per run)")
+    print(
+        f"routing gridsec route end to end: {rate:,.1f} messages/s with NLU "  # noqa: T201
+        f"(target: reported; model load {load_s:.1f} s once per run)"
+    )
     return {"route_messages_per_s": round(rate, 1), "route_model_load_s": round(load_s, 1)}
 
 

@@ -38,7 +38,9 @@ test_roster.__test__ = False  # a helper, not a test
 def make_rules(**overrides) -> Rules:  # noqa: ANN003
     raw = read_yaml(DATA_DIR / "rules.yml")
     raw.update(overrides)
-    departments = {row["code"]: row["scope"] for row in read_yaml(SHARED_SPEC_DIR / "departments.yml")["departments"]}
+    departments = {
+        row["code"]: row["scope"] for row in read_yaml(SHARED_SPEC_DIR / "departments.yml")["departments"]
+    }
     return build_rules(
         raw_rules=raw,
         raw_categories=read_yaml(DATA_DIR / "categories.yml")["categories"],

@@ -34,21 +34,35 @@ def test_thresholds_with_too_little_support_are_not_checked() -> None:
 def test_department_correctness_counts_not_exact_category() -> None:
     rules = load_rules()
     # PARKING and TRAFFIC_FAC share JJDD: predicting one for the other still dispatches correctly.
-    rows = [{"gold": "PARKING", "predicted": "TRAFFIC_FAC", "confidence": 0.8,
-             "ranking": [{"code": "TRAFFIC_FAC", "confidence": 0.8}]}] * 40
+    rows = [
+        {
+            "gold": "PARKING",
+            "predicted": "TRAFFIC_FAC",
+            "confidence": 0.8,
+            "ranking": [{"code": "TRAFFIC_FAC", "confidence": 0.8}],
+        }
+    ] * 40
     result = measure({"predictions": rows}, rules, target=0.95)
     assert result["category"].value == 0.8 and result["category"].precision == 1.0
 
 
 def test_measured_block_replaces_only_the_thresholds(tmp_path) -> None:  # noqa: ANN001
     rules = load_rules()
-    rows = [{"gold": "GARBAGE", "predicted": "GARBAGE", "confidence": 0.7,
-             "ranking": [{"code": "GARBAGE", "confidence": 0.7}]}] * 40
+    rows = [
+        {
+            "gold": "GARBAGE",
+            "predicted": "GARBAGE",
+            "confidence": 0.7,
+            "ranking": [{"code": "GARBAGE", "confidence": 0.7}],
+        }
+    ] * 40
     oof = tmp_path / "category_oof.json"
     oof.write_text(json.dumps({"predictions": rows}), encoding="utf-8")
     from datetime import datetime, timezone
 
-    block = thresholds_block(measure({"predictions": rows}, rules, 0.95), 0.95, oof, datetime(2026, 11, 29, tzinfo=timezone.utc))
+    block = thresholds_block(
+        measure({"predictions": rows}, rules, 0.95), 0.95, oof, datetime(2026, 11, 29, tzinfo=timezone.utc)
+    )
     target = tmp_path / "rules.yml"
     target.write_text("a: 1\nthresholds:\n  category: 0.5\n  measured: null\n\nb: 2\n", encoding="utf-8")
     write_thresholds(block, target)

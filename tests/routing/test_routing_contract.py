@@ -17,24 +17,42 @@ from routing.route_cli import RouteRequest, error_line, route_parsed
 from routing.types import KINDS, GeoPoint
 
 CONTRACT_FIELDS = {
-    "id": (str, int, type(None)), "kind": (str,), "intent": (str, type(None)), "intent_confidence": (float, int),
-    "category": (str, type(None)), "category_confidence": (float, int), "group": (str, type(None)),
-    "department": (str, type(None)), "street": (str, type(None)), "community": (str, type(None)),
-    "grid": (str, type(None)), "worker": (str, type(None)), "auto_dispatch": (bool,), "emergency": (bool,),
-    "needs": (list,), "explanation": (list,),
+    "id": (str, int, type(None)),
+    "kind": (str,),
+    "intent": (str, type(None)),
+    "intent_confidence": (float, int),
+    "category": (str, type(None)),
+    "category_confidence": (float, int),
+    "group": (str, type(None)),
+    "department": (str, type(None)),
+    "street": (str, type(None)),
+    "community": (str, type(None)),
+    "grid": (str, type(None)),
+    "worker": (str, type(None)),
+    "auto_dispatch": (bool,),
+    "emergency": (bool,),
+    "needs": (list,),
+    "explanation": (list,),
 }
 DAY = datetime(2026, 11, 30, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
-def parse_for(text: str, category: str | None, intent: str = "report_issue", confidence: float = 0.93) -> dict:
+def parse_for(
+    text: str, category: str | None, intent: str = "report_issue", confidence: float = 0.93
+) -> dict:
     from bot.nlu.places import extract_places
 
     places = [dataclasses.asdict(p) for p in extract_places(text)]
     return {
-        "text": text, "original_text": text, "intent": {"name": intent, "confidence": 0.96}, "entities": [],
-        "category": category, "category_confidence": confidence if category else 0.0,
+        "text": text,
+        "original_text": text,
+        "intent": {"name": intent, "confidence": 0.96},
+        "entities": [],
+        "category": category,
+        "category_confidence": confidence if category else 0.0,
         "category_ranking": [{"code": category, "confidence": confidence}] if category else [],
-        "group": None, "places": places,
+        "group": None,
+        "places": places,
     }
 
 
@@ -51,8 +69,14 @@ def test_report_with_a_community_is_routed_to_the_streets_office() -> None:
     text = "我住三眼井社区，楼道里堆满了纸皮杂物"
     line = route_parsed(RouteRequest("r1", text, None, None), parse_for(text, "CORRIDOR"), DAY)
     assert_contract_shape(line)
-    assert (line["id"], line["kind"], line["category"], line["department"], line["street"], line["community"]) == (
-        "r1", "report", "CORRIDOR", "JDB", "洪桥", "三眼井社区")
+    assert (
+        line["id"],
+        line["kind"],
+        line["category"],
+        line["department"],
+        line["street"],
+        line["community"],
+    ) == ("r1", "report", "CORRIDOR", "JDB", "洪桥", "三眼井社区")
     assert line["needs"] == [] and line["auto_dispatch"] is True
     assert any(item.startswith("rule R110: CORRIDOR -> JDB") for item in line["explanation"])
     assert any("三眼井社区" in item for item in line["explanation"])
@@ -86,7 +110,12 @@ def test_road_spanning_several_streets_asks_to_clarify_with_candidates() -> None
 def test_place_bound_report_without_place_needs_location_but_still_auto_dispatches() -> None:
     text = "井盖不见了"
     line = route_parsed(RouteRequest("b", text, None, None), parse_for(text, "MANHOLE"), DAY)
-    assert (line["needs"], line["auto_dispatch"], line["street"], line["grid"]) == (["location"], True, None, None)
+    assert (line["needs"], line["auto_dispatch"], line["street"], line["grid"]) == (
+        ["location"],
+        True,
+        None,
+        None,
+    )
 
 
 def test_wage_arrears_needs_no_place() -> None:
@@ -98,7 +127,12 @@ def test_wage_arrears_needs_no_place() -> None:
 def test_greeting_is_not_routed() -> None:
     line = route_parsed(RouteRequest("g", "你好", None, None), parse_for("你好", None, intent="greet"), DAY)
     assert_contract_shape(line)
-    assert (line["kind"], line["department"], line["auto_dispatch"], line["category"]) == ("greet", None, False, None)
+    assert (line["kind"], line["department"], line["auto_dispatch"], line["category"]) == (
+        "greet",
+        None,
+        False,
+        None,
+    )
 
 
 @pytest.mark.parametrize("case_id", ["x1", 5, None])

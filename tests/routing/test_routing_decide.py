@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 import pytest
 
 from routing.decide import decide
+from routing.rules import DATA_DIR
 from routing.types import NO_LOCATION, Candidate, PlaceMention, ResolvedLocation
 from tests.routing.conftest import BEIJING_GRID, DAY, HONGQIAO_GRID, NIGHT, at_grid, read_yaml, report
-from routing.rules import DATA_DIR
 
 CATEGORIES = {row["code"]: row for row in read_yaml(DATA_DIR / "categories.yml")["categories"]}
 
@@ -44,7 +44,9 @@ def test_r01_ebike_charging_in_corridor_is_fire_hazard(rules) -> None:  # noqa: 
 
 
 def test_r02_bar_noise_is_shop_noise_for_the_streets_enforcement_team(rules) -> None:  # noqa: ANN001
-    decision = decide(report("楼下酒吧天天放音乐吵死了", "LIFE_NOISE"), at_grid(BEIJING_GRID), NIGHT, rules=rules)
+    decision = decide(
+        report("楼下酒吧天天放音乐吵死了", "LIFE_NOISE"), at_grid(BEIJING_GRID), NIGHT, rules=rules
+    )
     assert (decision.rule_ids, decision.category, decision.department) == (("R02",), "SHOP_NOISE", "JDZF")
     assert decision.street == "北京"
     assert "department JDZF of 北京 street" in decision.explanation
@@ -52,7 +54,11 @@ def test_r02_bar_noise_is_shop_noise_for_the_streets_enforcement_team(rules) -> 
 
 def test_r03_building_site_noise_stays_with_environment_bureau(rules) -> None:  # noqa: ANN001
     decision = decide(report("半夜工地还在打桩", "LIFE_NOISE"), at_grid(), NIGHT, rules=rules)
-    assert (decision.rule_ids, decision.category, decision.department) == (("R03",), "CONSTRUCTION_NOISE", "STHJ")
+    assert (decision.rule_ids, decision.category, decision.department) == (
+        ("R03",),
+        "CONSTRUCTION_NOISE",
+        "STHJ",
+    )
 
 
 def test_r04_night_life_noise_goes_to_police_without_grid_first(rules) -> None:  # noqa: ANN001
@@ -79,7 +85,10 @@ def test_r07_corridor_on_a_road_is_street_sanitation(rules) -> None:  # noqa: AN
 
 
 def test_r07_does_not_fire_when_a_building_is_named(rules) -> None:  # noqa: ANN001
-    places = (PlaceMention(kind="road", text="起义路", value="广州起义路"), PlaceMention(kind="building", text="3号楼", value="3号楼"))
+    places = (
+        PlaceMention(kind="road", text="起义路", value="广州起义路"),
+        PlaceMention(kind="building", text="3号楼", value="3号楼"),
+    )
     decision = decide(report("起义路3号楼堆杂物", "CORRIDOR", places=places), at_grid(), DAY, rules=rules)
     assert decision.department == "JDB" and decision.rule_ids == ("R110",)
 
@@ -87,13 +96,21 @@ def test_r07_does_not_fire_when_a_building_is_named(rules) -> None:  # noqa: ANN
 def test_r08_share_bikes_are_the_transport_offices(rules) -> None:  # noqa: ANN001
     decision = decide(report("地铁口共享单车乱停一大片", "PARKING"), at_grid(), DAY, rules=rules)
     assert (decision.rule_ids, decision.category, decision.department, decision.grid_first) == (
-        ("R08",), "BIKE_SHARE", "JTYS", True)
+        ("R08",),
+        "BIKE_SHARE",
+        "JTYS",
+        True,
+    )
 
 
 def test_r09_adding_a_lift_is_a_housing_project(rules) -> None:  # noqa: ANN001
     decision = decide(report("我们楼想加装电梯找谁", "ELEVATOR_FAULT"), at_grid(), DAY, rules=rules)
     assert (decision.rule_ids, decision.category, decision.department, decision.emergency) == (
-        ("R09",), "ELEVATOR_ADD", "ZJJ", False)
+        ("R09",),
+        "ELEVATOR_ADD",
+        "ZJJ",
+        False,
+    )
 
 
 def test_r10_public_toilet_is_street_cleaning(rules) -> None:  # noqa: ANN001
@@ -107,12 +124,21 @@ def test_keywords_outside_the_rules_categories_do_not_recategorise(rules) -> Non
 
 
 def test_low_category_confidence_falls_back_to_the_groups_department(rules) -> None:  # noqa: ANN001
-    understanding = report("这个事情麻烦处理一下", "ROAD_DAMAGE", rules.category_threshold - 0.01,
-                           group="交通运输", group_confidence=0.99)
+    understanding = report(
+        "这个事情麻烦处理一下",
+        "ROAD_DAMAGE",
+        rules.category_threshold - 0.01,
+        group="交通运输",
+        group_confidence=0.99,
+    )
     decision = decide(understanding, at_grid(), DAY, rules=rules)
     assert decision.rule_ids == ("F1",)
     assert (decision.department, decision.category, decision.group, decision.auto_dispatch) == (
-        "JJDD", None, "交通运输", True)
+        "JJDD",
+        None,
+        "交通运输",
+        True,
+    )
     assert decision.explanation[0].startswith("category ROAD_DAMAGE (")
     assert "below threshold" in decision.explanation[0]
 
@@ -124,7 +150,9 @@ def test_group_fallback_to_the_street_office_takes_the_street(rules) -> None:  #
 
 
 def test_group_not_confident_either_goes_to_command_centre_triage(rules) -> None:  # noqa: ANN001
-    understanding = report("嗯那个东西", "TREE", 0.2, group="城乡建设", group_confidence=rules.group_threshold - 0.01)
+    understanding = report(
+        "嗯那个东西", "TREE", 0.2, group="城乡建设", group_confidence=rules.group_threshold - 0.01
+    )
     decision = decide(understanding, at_grid(), DAY, rules=rules)
     assert decision.rule_ids == ("F2",)
     assert (decision.department, decision.auto_dispatch, decision.match) == ("DZZX", False, "NONE")
@@ -165,7 +193,10 @@ def test_category_not_bound_to_a_place_needs_nothing(rules) -> None:  # noqa: AN
 
 
 def test_ambiguous_place_asks_to_clarify_with_candidates(rules) -> None:  # noqa: ANN001
-    candidates = (Candidate(label="东风中路(洪桥)", street="洪桥"), Candidate(label="东风中路(北京)", street="北京"))
+    candidates = (
+        Candidate(label="东风中路(洪桥)", street="洪桥"),
+        Candidate(label="东风中路(北京)", street="北京"),
+    )
     location = ResolvedLocation(source="text", precision="none", candidates=candidates)
     decision = decide(report("东风中路路灯不亮", "STREETLIGHT"), location, DAY, rules=rules)
     assert decision.needs == ("clarify_location",)
@@ -174,7 +205,10 @@ def test_ambiguous_place_asks_to_clarify_with_candidates(rules) -> None:  # noqa
 
 
 def test_point_near_a_grid_boundary_asks_to_clarify(rules) -> None:  # noqa: ANN001
-    candidates = (Candidate(label="A", street="洪桥", grid=HONGQIAO_GRID), Candidate(label="B", street="北京", grid=BEIJING_GRID))
+    candidates = (
+        Candidate(label="A", street="洪桥", grid=HONGQIAO_GRID),
+        Candidate(label="B", street="北京", grid=BEIJING_GRID),
+    )
     location = replace(at_grid(), source="gps", candidates=candidates)
     decision = decide(report("这里垃圾没人收", "GARBAGE"), location, DAY, rules=rules)
     assert decision.needs == ("clarify_location",) and len(decision.candidates) == 2
@@ -198,7 +232,9 @@ def test_shift_is_chosen_by_shanghai_time_not_utc(rules) -> None:  # noqa: ANN00
     assert decide(report("井盖破了", "MANHOLE"), at_grid(), utc_1230, rules=rules).worker.startswith("NW-")
 
 
-@pytest.mark.parametrize(("hour", "minute", "worker"), [(7, 59, "NW-"), (8, 0, "GW-"), (19, 59, "GW-"), (20, 0, "NW-")])
+@pytest.mark.parametrize(
+    ("hour", "minute", "worker"), [(7, 59, "NW-"), (8, 0, "GW-"), (19, 59, "GW-"), (20, 0, "NW-")]
+)
 def test_shift_boundaries(rules, hour: int, minute: int, worker: str) -> None:  # noqa: ANN001
     now = DAY.replace(hour=hour, minute=minute)
     assert decide(report("井盖破了", "MANHOLE"), at_grid(), now, rules=rules).worker.startswith(worker)
@@ -212,7 +248,9 @@ def test_community_precision_finds_the_night_worker_but_no_grid_worker(rules) ->
 
 
 def test_grid_without_rostered_worker_is_partial(rules) -> None:  # noqa: ANN001
-    location = ResolvedLocation(street="人民", community="某社区", grid="440104099999-01", source="gps", precision="grid")
+    location = ResolvedLocation(
+        street="人民", community="某社区", grid="440104099999-01", source="gps", precision="grid"
+    )
     decision = decide(report("井盖破了", "MANHOLE"), location, DAY, rules=rules)
     assert (decision.worker, decision.match, decision.department) == (None, "PARTIAL", "SWJ")
 
@@ -226,19 +264,37 @@ def test_gas_leak_is_an_emergency_with_advice(rules) -> None:  # noqa: ANN001
 
 @pytest.mark.parametrize(
     ("intent", "kind"),
-    [("greet", "greet"), ("thanks", "thanks"), ("status_query", "status_query"), ("list_cases", "status_query"),
-     ("rate", "rating"), ("out_of_scope", "out_of_scope"), ("consult", "consult"), ("affirm", "other"),
-     ("dept_done", "other"), ("nlu_fallback", "other"), ("some_new_intent", "other"), (None, "other")],
+    [
+        ("greet", "greet"),
+        ("thanks", "thanks"),
+        ("status_query", "status_query"),
+        ("list_cases", "status_query"),
+        ("rate", "rating"),
+        ("out_of_scope", "out_of_scope"),
+        ("consult", "consult"),
+        ("affirm", "other"),
+        ("dept_done", "other"),
+        ("nlu_fallback", "other"),
+        ("some_new_intent", "other"),
+        (None, "other"),
+    ],
 )
 def test_non_reports_are_not_routed(rules, intent: str | None, kind: str) -> None:  # noqa: ANN001
     decision = decide(report("你好", "GARBAGE", intent=intent), at_grid(), DAY, rules=rules)
     assert decision.kind == kind
-    assert (decision.department, decision.category, decision.worker, decision.auto_dispatch) == (None, None, None, False)
+    assert (decision.department, decision.category, decision.worker, decision.auto_dispatch) == (
+        None,
+        None,
+        None,
+        False,
+    )
 
 
 def test_decide_is_a_pure_function_of_its_inputs(rules) -> None:  # noqa: ANN001
     understanding = report("楼下酒吧吵", "SHOP_NOISE")
-    assert decide(understanding, at_grid(), DAY, rules=rules) == decide(understanding, at_grid(), DAY, rules=rules)
+    assert decide(understanding, at_grid(), DAY, rules=rules) == decide(
+        understanding, at_grid(), DAY, rules=rules
+    )
 
 
 def test_fast_built_decision_equals_a_normally_built_one(rules) -> None:  # noqa: ANN001

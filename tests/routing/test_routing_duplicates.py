@@ -18,7 +18,9 @@ def north(metres: float) -> GeoPoint:
 
 
 def open_case(code: str, category: str, point: GeoPoint | None, hours_ago: float) -> OpenCaseSummary:
-    return OpenCaseSummary(case_code=code, category=category, opened_at=DAY - timedelta(hours=hours_ago), point=point)
+    return OpenCaseSummary(
+        case_code=code, category=category, opened_at=DAY - timedelta(hours=hours_ago), point=point
+    )
 
 
 def new_report(rules, category: str = "MANHOLE", point: GeoPoint | None = HERE):  # noqa: ANN001, ANN201
@@ -60,7 +62,10 @@ def test_nearest_of_several_matches_wins(rules) -> None:  # noqa: ANN001
 
 
 def test_report_without_point_is_never_a_duplicate(rules) -> None:  # noqa: ANN001
-    assert find_duplicate(new_report(rules, point=None), [open_case("A", "MANHOLE", HERE, 1)], rules, DAY) is None
+    assert (
+        find_duplicate(new_report(rules, point=None), [open_case("A", "MANHOLE", HERE, 1)], rules, DAY)
+        is None
+    )
 
 
 def test_naive_utc_storage_times_compare_with_aware_now(rules) -> None:  # noqa: ANN001

@@ -48,9 +48,18 @@ def test_there_are_enough_cases_over_every_category_but_other() -> None:
 @pytest.mark.parametrize("case", [c for c in CASES if c["category"]], ids=lambda c: c["text"][:12])
 def test_expected_department_follows_from_category_rules_and_street(case: dict) -> None:
     rules = load_rules()
-    understanding = Understanding(text=case["text"], intent="report_issue", intent_confidence=0.99,
-                                  category=case["category"], category_confidence=0.99)
-    location = ResolvedLocation(street=case["street"], source="text", precision="street") if case["street"] else NO_LOCATION
+    understanding = Understanding(
+        text=case["text"],
+        intent="report_issue",
+        intent_confidence=0.99,
+        category=case["category"],
+        category_confidence=0.99,
+    )
+    location = (
+        ResolvedLocation(street=case["street"], source="text", precision="street")
+        if case["street"]
+        else NO_LOCATION
+    )
     decision = decide(understanding, location, case_time(case), rules=rules)
     assert (decision.department, decision.street) == (case["department"], case["street"])
     assert decision.needs == ()
@@ -78,8 +87,11 @@ def test_resident_cases_end_to_end_through_the_route_path() -> None:
     finally:
         loop.close()
     clear = [(case, out) for case, out in zip(CASES, outputs, strict=True) if case.get("clear", True)]
-    misses = [(case["text"], case["department"], case["street"], out.get("department"), out.get("street"))
-              for case, out in clear if (out.get("department"), out.get("street")) != (case["department"], case["street"])]
+    misses = [
+        (case["text"], case["department"], case["street"], out.get("department"), out.get("street"))
+        for case, out in clear
+        if (out.get("department"), out.get("street")) != (case["department"], case["street"])
+    ]
     department_accuracy = sum(out.get("department") == case["department"] for case, out in clear) / len(clear)
     auto_dispatch = sum(bool(out.get("auto_dispatch")) for _, out in clear) / len(clear)
     assert department_accuracy >= 0.95, misses

@@ -7,8 +7,15 @@ from datetime import time
 from routing.roster import Shift, load_roster, on_duty, shift_from_row
 from routing.rules import DATA_DIR, GAZETTEER, load_rules
 
-ROW = {"person_id": "NW-440104001007", "role": "night_duty", "scope_type": "community", "scope": "440104001007",
-       "shift": "night", "start": "20:00", "end": "08:00"}
+ROW = {
+    "person_id": "NW-440104001007",
+    "role": "night_duty",
+    "scope_type": "community",
+    "scope": "440104001007",
+    "shift": "night",
+    "start": "20:00",
+    "end": "08:00",
+}
 
 
 def test_night_row_is_a_shift_running_past_midnight() -> None:
@@ -19,7 +26,12 @@ def test_night_row_is_a_shift_running_past_midnight() -> None:
 
 
 def test_office_staff_hold_no_shift() -> None:
-    assert shift_from_row({**ROW, "role": "community_staff", "shift": "office", "start": "09:00", "end": "18:00"}) is None
+    assert (
+        shift_from_row(
+            {**ROW, "role": "community_staff", "shift": "office", "start": "09:00", "end": "18:00"}
+        )
+        is None
+    )
 
 
 def test_generated_roster_has_a_day_worker_per_grid_and_a_night_worker_per_community() -> None:

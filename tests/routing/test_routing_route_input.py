@@ -12,7 +12,9 @@ from routing.types import GeoPoint
 
 
 def test_valid_line_with_point_and_time() -> None:
-    request = parse_request('{"id": "a1", "text": "井盖没了", "lat": 23.13, "lng": 113.27, "time": "2026-11-29T23:10:00"}')
+    request = parse_request(
+        '{"id": "a1", "text": "井盖没了", "lat": 23.13, "lng": 113.27, "time": "2026-11-29T23:10:00"}'
+    )
     assert (request.case_id, request.text, request.point) == ("a1", "井盖没了", GeoPoint(23.13, 113.27))
     assert request.at == datetime(2026, 11, 29, 23, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
 

@@ -15,8 +15,17 @@ PARSE = {
     "category_ranking": [{"name": "GARBAGE", "confidence": 0.91}],
     "group": "环境保护",
     "group_confidence": 0.88,
-    "places": [{"kind": "address", "text": "起义路3号", "value": "广州起义路", "start": 0, "end": 5, "number": 3,
-                "confidence": 0.9}],
+    "places": [
+        {
+            "kind": "address",
+            "text": "起义路3号",
+            "value": "广州起义路",
+            "start": 0,
+            "end": 5,
+            "number": 3,
+            "confidence": 0.9,
+        }
+    ],
 }
 
 
@@ -26,26 +35,42 @@ def test_full_parse_is_reduced_to_an_understanding() -> None:
     assert (understanding.intent, understanding.intent_confidence) == ("report_issue", 0.98)
     assert (understanding.category, understanding.category_confidence) == ("GARBAGE", 0.91)
     assert (understanding.group, understanding.group_confidence) == ("环境保护", 0.88)
-    assert understanding.places == (PlaceMention(kind="address", text="起义路3号", value="广州起义路", start=0, end=5, number=3),)
+    assert understanding.places == (
+        PlaceMention(kind="address", text="起义路3号", value="广州起义路", start=0, end=5, number=3),
+    )
     assert (understanding.point, understanding.point_source) == (GeoPoint(23.12, 113.26), "gps")
 
 
 def test_bare_rasa_parse_without_our_keys() -> None:
-    understanding = understanding_from_parse({"text": "你好", "intent": {"name": "greet", "confidence": 0.99}})
+    understanding = understanding_from_parse(
+        {"text": "你好", "intent": {"name": "greet", "confidence": 0.99}}
+    )
     assert (understanding.intent, understanding.category, understanding.group, understanding.places) == (
-        "greet", None, None, ())
+        "greet",
+        None,
+        None,
+        (),
+    )
     assert understanding.category_confidence == 0.0
 
 
 def test_category_given_as_rasa_label_dict() -> None:
-    parse = {"text": "x", "category": {"name": "TREE", "confidence": 0.7}, "group": {"name": "城乡建设", "confidence": 0.6}}
+    parse = {
+        "text": "x",
+        "category": {"name": "TREE", "confidence": 0.7},
+        "group": {"name": "城乡建设", "confidence": 0.6},
+    }
     understanding = understanding_from_parse(parse)
     assert (understanding.category, understanding.category_confidence) == ("TREE", 0.7)
     assert (understanding.group, understanding.group_confidence) == ("城乡建设", 0.6)
 
 
 def test_point_source_is_dropped_without_a_point_and_bad_places_are_skipped() -> None:
-    parse = {"text": "x", "intent": None, "places": [{"kind": "road"}, "junk", {"kind": "road", "value": "东风中路"}]}
+    parse = {
+        "text": "x",
+        "intent": None,
+        "places": [{"kind": "road"}, "junk", {"kind": "road", "value": "东风中路"}],
+    }
     understanding = understanding_from_parse(parse, None, "gps")
     assert understanding.point_source is None and understanding.intent is None
     assert understanding.places == (PlaceMention(kind="road", text="东风中路", value="东风中路"),)
@@ -59,9 +84,15 @@ def test_group_confidence_is_the_rankings_mass_per_group_when_nlu_gives_none() -
     parse = {
         "text": "路边那个东西坏了",
         "intent": {"name": "report_issue", "confidence": 0.9},
-        "category": "TRAFFIC_FAC", "category_confidence": 0.3, "group": "交通运输",
-        "category_ranking": [{"code": "TRAFFIC_FAC", "confidence": 0.3}, {"code": "ROAD_DAMAGE", "confidence": 0.25},
-                             {"code": "STREETLIGHT", "confidence": 0.25}, {"code": "PARKING", "confidence": 0.1}],
+        "category": "TRAFFIC_FAC",
+        "category_confidence": 0.3,
+        "group": "交通运输",
+        "category_ranking": [
+            {"code": "TRAFFIC_FAC", "confidence": 0.3},
+            {"code": "ROAD_DAMAGE", "confidence": 0.25},
+            {"code": "STREETLIGHT", "confidence": 0.25},
+            {"code": "PARKING", "confidence": 0.1},
+        ],
     }
     understanding = understanding_from_parse(parse)
     assert understanding.group == "城乡建设" and abs(understanding.group_confidence - 0.5) < 1e-9
@@ -69,7 +100,11 @@ def test_group_confidence_is_the_rankings_mass_per_group_when_nlu_gives_none() -
 
 
 def test_explicit_group_confidence_wins_over_the_ranking() -> None:
-    parse = {"text": "x", "group": "交通运输", "group_confidence": 0.77,
-             "category_ranking": [{"code": "ROAD_DAMAGE", "confidence": 0.9}]}
+    parse = {
+        "text": "x",
+        "group": "交通运输",
+        "group_confidence": 0.77,
+        "category_ranking": [{"code": "ROAD_DAMAGE", "confidence": 0.9}],
+    }
     understanding = understanding_from_parse(parse)
     assert (understanding.group, understanding.group_confidence) == ("交通运输", 0.77)
