@@ -98,3 +98,18 @@ def test_resident_cases_end_to_end_through_the_route_path() -> None:
     assert auto_dispatch >= 0.98
     unclear = [out for case, out in zip(CASES, outputs, strict=True) if case["department"] == "DZZX"]
     assert all(out["auto_dispatch"] is False for out in unclear)
+
+
+def test_every_cases_place_resolves_to_its_expected_street() -> None:
+    """The places in the cases are unambiguous for the real extractor and locator (no model needed)."""
+    from bot.nlu.places import extract_places
+    from routing.places import locate
+    from routing.types import GeoPoint
+
+    wrong = []
+    for case in CASES:
+        point = GeoPoint(case["lat"], case["lng"]) if "lat" in case else None
+        location = locate(extract_places(case["text"]), point, "gps" if point else None)
+        if location.street != case["street"] or location.ambiguous:
+            wrong.append((case["text"], case["street"], location.street, location.explanation))
+    assert not wrong
