@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -49,7 +50,9 @@ def seed() -> None:
 
 
 @app.command()
-def train(force: bool = typer.Option(False, help="Train even if the data fingerprint is unchanged.")) -> None:
+def train(
+    force: Annotated[bool, typer.Option(help="Train even if the data fingerprint is unchanged.")] = False,
+) -> None:
     """Train the Rasa model if nlu_data/, config.yml or domain.yml changed (cached by fingerprint)."""
     from bot.nlu.training import ensure_model
 
@@ -66,7 +69,7 @@ def setup() -> None:
 
 @app.command()
 def route(
-    model: Path = typer.Option(None, help="Model archive; default: the model for the current data."),
+    model: Annotated[Path | None, typer.Option(help="Model archive; default: the model for the current data.")] = None,
 ) -> None:
     """Read JSON lines on stdin, write one routing decision per line on stdout (contracts.md)."""
     from routing.route_cli import run
@@ -83,13 +86,35 @@ def serve() -> None:
 
 
 @app.command()
-def bench(only: list[str] = typer.Argument(None, help="Benchmark module names, e.g. bench_geo.")) -> None:
+def console() -> None:
+    """Run the web console and API on CONSOLE_PORT (default :8000)."""
+    from bot.config import load_settings
+    from bot.web.app import create_app
+    from storage.db import make_engine
+
+    settings = load_settings(os.environ)
+    web = create_app(make_engine(settings.database_url))
+    web.run(host="127.0.0.1", port=settings.console_port, access_log=False)
+
+
+@app.command()
+def worker() -> None:
+    """Run the background worker: time-limit escalation and outbox delivery."""
+    from bot.worker import run_forever
+
+    run_forever(os.environ)
+
+
+@app.command()
+def bench(
+    only: Annotated[list[str] | None, typer.Argument(help="Benchmark module names, e.g. bench_geo.")] = None,
+) -> None:
     """Run the benchmarks; each prints its figures with the baseline measured in the same run."""
     # The benchmarks live beside the tests (they share fixtures), so the repo root goes on the path.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.bench.runner import run_all
 
-    raise typer.Exit(run_all(progress=_progress, only=list(only) or None))
+    raise typer.Exit(run_all(progress=_progress, only=only or None))
 
 
 @app.command(name="eval")

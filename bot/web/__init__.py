@@ -1,0 +1,1 @@
+"""The command-centre web console and its JSON API (:8000)."""

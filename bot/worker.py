@@ -1,0 +1,56 @@
+"""The background worker: fires missed time limits (escalation) and delivers the outbox.
+
+Both jobs claim their rows in the database (SKIP LOCKED on PostgreSQL), so several workers can run side by
+side and a worker killed mid-way leaves nothing half-done: its transaction rolls back and the next pass redoes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from functools import partial
+
+from sqlalchemy.orm import Session
+
+from storage.outbox import LocalConsoleSender, Sender, deliver_due
+from storage.scheduler import run_due
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+
+
+def local_senders(session_factory: Callable[[], Session]) -> dict[str, Sender]:
+    """Local mode: every channel is shown in the web console's simulator instead of being sent."""
+    return {"*": LocalConsoleSender(session_factory)}
+
+
+def run_once(
+    session_factory: Callable[[], Session], senders: Mapping[str, Sender], now: datetime, worker_id: str
+) -> tuple[int, int]:
+    """One pass: fire what is due, then deliver what is queued. Returns (escalations fired, messages sent)."""
+    fired = run_due(session_factory, now, worker_id=worker_id)
+    report = deliver_due(session_factory, senders, now)
+    return fired, len(report.sent)
+
+
+def run_forever(environ: Mapping[str, str], stop: threading.Event | None = None) -> None:
+    """Poll until `stop` is set (or forever): the `gridsec worker` process."""
+    from storage.db import database_url, make_engine
+
+    engine = make_engine(database_url(environ))
+    session_factory = partial(Session, engine, future=True)
+    senders = local_senders(session_factory)
+    worker_id = f"{socket.gethostname()}:{os.getpid()}"
+    stop = stop or threading.Event()
+    logger.info("worker %s started", worker_id)
+    while not stop.is_set():
+        try:
+            run_once(session_factory, senders, datetime.now(timezone.utc), worker_id)
+        except Exception:  # a database restart must not kill the worker: log, wait, retry
+            logger.exception("worker pass failed; retrying in %.0fs", POLL_SECONDS)
+        stop.wait(POLL_SECONDS)
