@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -24,8 +24,19 @@ def test_seed_twice_changes_nothing(engine: Engine) -> None:
     with Session(engine, future=True) as session:
         after_first = _table_counts(session)
         shift_ids = sorted(session.execute(select(DutyShift.id)).scalars())
-    with Session(engine, future=True) as session, session.begin():
-        second = seed_all(session)
+    writes: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            writes.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with Session(engine, future=True) as session, session.begin():
+            second = seed_all(session)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert writes == []  # a repeat run writes nothing at all
     with Session(engine, future=True) as session:
         assert _table_counts(session) == after_first
         assert sorted(session.execute(select(DutyShift.id)).scalars()) == shift_ids
