@@ -14,6 +14,7 @@ dropped, listed by `parked_messages`, and put back by `resume_parked`.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -209,6 +210,34 @@ def deliver_due(
             message.id
         )
     return report
+
+
+def deliver_loop(
+    session_factory: Callable[[], Session],
+    senders: Mapping[str, Sender],
+    stop: threading.Event,
+    *,
+    interval_s: float = 2.0,
+    clock: Callable[[], datetime] = utcnow,
+    limit: int = 100,
+) -> DeliveryReport:
+    """Run `deliver_due` every `interval_s` until `stop` is set; returns the accumulated report.
+
+    A full batch is followed at once by another; a pass that raises is logged and retried next tick.
+    """
+    total = DeliveryReport()
+    while True:
+        try:
+            report = deliver_due(session_factory, senders, clock(), limit=limit)
+        except Exception:
+            logger.exception("outbox delivery pass failed; retrying next tick")
+            report = DeliveryReport()
+        total.sent += report.sent
+        total.retried += report.retried
+        total.parked += report.parked
+        handled = len(report.sent) + len(report.retried) + len(report.parked)
+        if stop.is_set() or (handled < limit and stop.wait(interval_s)):
+            return total
 
 
 def parked_messages(session: Session, *, case_id: int | None = None) -> list[OutboxMessage]:

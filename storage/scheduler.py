@@ -14,6 +14,7 @@ schedulers take turns holding the single write lock, which is the safe equivalen
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
@@ -24,7 +25,7 @@ from storage import clocks
 from storage.cases import apply_event
 from storage.lifecycle import OPEN_STATES, CaseEvent, CaseState
 from storage.models import Case, DueItem
-from storage.timeutil import require_aware
+from storage.timeutil import require_aware, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -96,3 +97,30 @@ def pending_items(session: Session, case_id: int) -> list[DueItem]:
             .order_by(DueItem.due_at, DueItem.id)
         ).scalars()
     )
+
+
+def run_loop(
+    session_factory: Callable[[], Session],
+    stop: threading.Event,
+    *,
+    worker_id: str,
+    interval_s: float = 15.0,
+    clock: Callable[[], datetime] = utcnow,
+    limit: int = 100,
+) -> int:
+    """Run scheduler passes every `interval_s` until `stop` is set; returns the escalations fired.
+
+    A full batch is followed at once by another pass, so a backlog drains without waiting; `stop` is
+    honoured after the pass in progress. A pass that raises is logged and retried on the next tick
+    (its transaction rolled back, nothing lost).
+    """
+    total = 0
+    while True:
+        try:
+            fired = run_due(session_factory, clock(), worker_id=worker_id, limit=limit)
+        except Exception:
+            logger.exception("scheduler %s pass failed; retrying next tick", worker_id)
+            fired = 0
+        total += fired
+        if stop.is_set() or (fired < limit and stop.wait(interval_s)):
+            return total

@@ -254,3 +254,25 @@ def test_naive_times_are_refused(session: Session) -> None:
             idempotency_key="k",
             now=datetime(2026, 11, 30, 10, 0),
         )
+
+
+def test_deliver_loop_drains_then_stops(session_factory: Callable[[], Session], session: Session) -> None:
+    import threading
+
+    from storage.outbox import deliver_loop
+
+    with freeze_time(T0):
+        ids = [add_message(session, key=f"loop-{i}") for i in range(5)]
+        sender = FlakySender()
+        stop = threading.Event()
+        ticks: list[int] = []
+
+        def clock() -> datetime:
+            ticks.append(1)
+            if len(ticks) == 3:
+                stop.set()
+            return utcnow()
+
+        report = deliver_loop(session_factory, {"telegram": sender}, stop, limit=2, clock=clock)
+        assert len(ticks) == 3
+    assert sorted(report.sent) == sorted(ids) and len(sender.delivered) == 5

@@ -127,3 +127,26 @@ def test_concurrent_scheduler_threads_fire_each_item_exactly_once(
     assert sum(fired) == 12
     assert escalation_counts(session) == Counter({(case_id, 1): 1 for case_id in case_ids})
     assert escalation_message_count(session) == 12
+
+
+def test_run_loop_drains_a_backlog_in_full_batches_then_stops(
+    session: Session, session_factory: Callable[[], Session], org: Org
+) -> None:
+    import threading
+
+    from storage.scheduler import run_loop
+
+    open_overdue_cases(session, org, count=5)
+    stop = threading.Event()
+    ticks: list[int] = []
+
+    def clock() -> datetime:  # the operator asks to stop during the third pass
+        ticks.append(1)
+        if len(ticks) == 3:
+            stop.set()
+        return T0 + timedelta(minutes=20)
+
+    fired = run_loop(session_factory, stop, worker_id="loop", limit=2, clock=clock)
+    assert len(ticks) == 3  # full batches (2, 2) ran back to back, the last (1) ended the loop
+    assert fired == 5
+    assert sum(escalation_counts(session).values()) == 5
