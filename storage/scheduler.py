@@ -58,6 +58,8 @@ def fire(session: Session, item: DueItem, now: datetime, worker_id: str) -> bool
         item.status = "cancelled"
         return False
     item.status = "fired"
+    # One level above where the case is now (a manual escalation since arming counts too).
+    level = min(int(case.escalation_level) + 1, clocks.MAX_LEVEL)
     apply_event(
         session,
         case,
@@ -69,11 +71,11 @@ def fire(session: Session, item: DueItem, now: datetime, worker_id: str) -> bool
             "stage": item.stage,
             "limit": item.limit_text,
             "due_at": item.due_at.isoformat(),
-            "level": item.escalate_to,
+            "level": level,
         },
     )
-    if item.escalate_to < clocks.MAX_LEVEL:
-        clocks.arm(session, case, item.stage, now, cycle=item.cycle, escalate_to=item.escalate_to + 1)
+    if level < clocks.MAX_LEVEL:
+        clocks.arm(session, case, item.stage, now, cycle=item.cycle, escalate_to=level + 1)
     return True
 
 

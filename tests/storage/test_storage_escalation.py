@@ -154,3 +154,18 @@ def test_acting_in_time_cancels_the_clock(
             session.execute(select(DueItem.stage, DueItem.status).where(DueItem.case_id == case.id)).all()
         )
         assert statuses == {"respond": "cancelled", "dispatch": "pending"}
+
+
+def test_a_manual_escalation_counts_when_the_limit_then_passes(
+    session: Session, session_factory: Callable[[], Session], org: Org
+) -> None:
+    with freeze_time(T0) as clock:
+        case = new_case(session, org, utcnow(), urgency="urgent")
+        apply_event(session, case, CaseEvent.ESCALATE, actor="DZZX", now=utcnow(), payload={"reason": "媒体关注"})
+        assert case.escalation_level == 1
+        clock.tick(timedelta(minutes=15))
+        assert scheduler_pass(session, session_factory) == 1
+        latest = escalations(session, case.id)[-1]
+        assert (latest.escalation_level, latest.payload["reason"]) == (2, "overdue")
+        (item,) = pending_items(session, case.id)
+        assert item.escalate_to == 3
