@@ -26,14 +26,15 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def _inputs() -> list[tuple[Any, Any, datetime]]:
+    from routing.evaluation import load_cases
     from routing.rules import load_rules
     from routing.types import NO_LOCATION, ResolvedLocation, Understanding
-    from tests.routing.test_routing_resident_cases import CASES
 
+    _, cases = load_cases()
     rules = load_rules()
     grids = sorted(rules.roster.by_grid)
     items = []
-    for index, case in enumerate(CASES):
+    for index, case in enumerate(cases):
         understanding = Understanding(
             text=case["text"],
             intent="report_issue",
@@ -102,13 +103,14 @@ def bench_decide() -> dict[str, float]:
 
 def bench_route(repeats: int = 2) -> dict[str, float]:
     """End-to-end `gridsec route` messages/s with the trained model (load time excluded, reported)."""
+    from routing.evaluation import input_lines, load_cases
     from routing.route_cli import load_agent, route_batch
-    from tests.routing.test_routing_resident_cases import input_lines
 
     started = time.perf_counter()
     agent = load_agent(None)
     load_s = time.perf_counter() - started
-    lines = input_lines()
+    default_time, cases = load_cases()
+    lines = input_lines(cases, default_time)
     loop = asyncio.new_event_loop()
     try:
         route_batch(agent, loop, lines[:16], datetime.now(SHANGHAI))  # warm-up

@@ -79,3 +79,22 @@ def test_rules_data_records_how_its_thresholds_were_measured() -> None:
     measured = yaml.safe_load(rules_path().read_text(encoding="utf-8"))["thresholds"]["measured"]
     assert measured["target_precision"] >= 0.95 and measured["data_sha256"]
     assert measured["category"]["precision"] >= measured["target_precision"]
+
+
+def test_score_counts_departments_streets_and_auto_dispatch_on_clear_cases() -> None:
+    from routing.evaluation import score
+
+    cases = [
+        {"text": "a", "category": "GARBAGE", "department": "HWZX", "street": "洪桥"},
+        {"text": "b", "category": "CORRIDOR", "department": "JDB", "street": "北京"},
+        {"text": "c", "category": None, "department": "DZZX", "street": None, "clear": False},
+    ]
+    outputs = [
+        {"department": "HWZX", "street": "洪桥", "category": "GARBAGE", "auto_dispatch": True},
+        {"department": "JDB", "street": "洪桥", "category": "CORRIDOR", "auto_dispatch": False},
+        {"error": "no text"},
+    ]
+    figures = score(cases, outputs)
+    assert (figures["clear"], figures["department_accuracy"], figures["street_accuracy"]) == (2, 1.0, 0.5)
+    assert figures["auto_dispatch_rate"] == 0.5
+    assert [miss["text"] for miss in figures["misses"]] == ["b", "c"]

@@ -7,29 +7,17 @@ decide — meets the accuracy floors of issue 4 on the clear reports.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 
 from routing.decide import decide
+from routing.evaluation import AUTO_DISPATCH_FLOOR, DEPARTMENT_FLOOR, load_cases, route_lines, score
 from routing.rules import load_rules
 from routing.types import NO_LOCATION, ResolvedLocation, Understanding
 
-CASES_PATH = Path(__file__).resolve().parents[1] / "data" / "routing" / "resident_cases.yml"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def load_cases() -> tuple[str, list[dict]]:
-    with CASES_PATH.open(encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
-    return data["default_time"], data["cases"]
-
-
 DEFAULT_TIME, CASES = load_cases()
 
 
@@ -66,38 +54,22 @@ def test_expected_department_follows_from_category_rules_and_street(case: dict) 
 
 
 def input_lines() -> list[str]:
-    lines = []
-    for index, case in enumerate(CASES):
-        line = {"id": index, "text": case["text"], "time": case.get("time", DEFAULT_TIME)}
-        if "lat" in case:
-            line.update(lat=case["lat"], lng=case["lng"])
-        lines.append(json.dumps(line, ensure_ascii=False))
-    return lines
+    from routing.evaluation import input_lines as lines_for
+
+    return lines_for(CASES, DEFAULT_TIME)
 
 
 @pytest.mark.model
 @pytest.mark.slow
 def test_resident_cases_end_to_end_through_the_route_path() -> None:
-    from routing.route_cli import load_agent, route_batch
+    from routing.route_cli import load_agent
 
-    agent = load_agent(None)
-    loop = asyncio.new_event_loop()
-    try:
-        outputs = route_batch(agent, loop, input_lines(), datetime.now(SHANGHAI))
-    finally:
-        loop.close()
-    clear = [(case, out) for case, out in zip(CASES, outputs, strict=True) if case.get("clear", True)]
-    misses = [
-        (case["text"], case["department"], case["street"], out.get("department"), out.get("street"))
-        for case, out in clear
-        if (out.get("department"), out.get("street")) != (case["department"], case["street"])
-    ]
-    department_accuracy = sum(out.get("department") == case["department"] for case, out in clear) / len(clear)
-    auto_dispatch = sum(bool(out.get("auto_dispatch")) for _, out in clear) / len(clear)
-    assert department_accuracy >= 0.95, misses
-    assert auto_dispatch >= 0.98
+    outputs = route_lines(load_agent(None), input_lines(), datetime.now(SHANGHAI))
+    figures = score(CASES, outputs)
+    assert figures["department_accuracy"] >= DEPARTMENT_FLOOR, figures["misses"]
+    assert figures["auto_dispatch_rate"] >= AUTO_DISPATCH_FLOOR, figures["misses"]
     unclear = [out for case, out in zip(CASES, outputs, strict=True) if case["department"] == "DZZX"]
-    assert all(out["auto_dispatch"] is False for out in unclear)
+    assert unclear and all(out["auto_dispatch"] is False for out in unclear)
 
 
 def test_every_cases_place_resolves_to_its_expected_street() -> None:
