@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,6 +29,45 @@ GRIDS_PATH = Path(__file__).resolve().parent / "data" / "grids.geojson"
 # A point this close to the outside of every grid still counts as inside: the precision of
 # the generated file is 1e-6° (≈ 0.1 m), far below any GPS fix.
 SLIVER_TOLERANCE_M = 0.5
+CELL_M = 25.0  # bucket size of the lookup grid; most buckets lie inside one grid
+
+
+Segment = tuple[float, float, float, float, float]
+
+
+def _segments(geom_m: BaseGeometry) -> list[Segment]:
+    """The border segments of a polygon as (ax, ay, dx, dy, dx²+dy²) tuples."""
+    rings = [geom_m.exterior, *geom_m.interiors] if geom_m.geom_type == "Polygon" else [
+        r for p in geom_m.geoms for r in (p.exterior, *p.interiors)]
+    out: list[Segment] = []
+    for ring in rings:
+        c = np.asarray(ring.coords)
+        a, d = c[:-1], c[1:] - c[:-1]
+        seg = np.column_stack([a, d, (d * d).sum(axis=1)])
+        out.extend(tuple(row) for row in seg[seg[:, 4] > 0].tolist())
+    return out
+
+
+def _distance_to_segments(segments: list[Segment], x: float, y: float) -> float:
+    """Shortest distance from (x, y) to any segment. Plain floats: a grid has ~6-20 segments, where
+    this loop is several times faster than numpy's per-call overhead."""
+    best = math.inf
+    for ax, ay, dx, dy, len2 in segments:
+        px, py = x - ax, y - ay
+        t = min(max((px * dx + py * dy) / len2, 0.0), 1.0)
+        ex, ey = px - t * dx, py - t * dy
+        best = min(best, ex * ex + ey * ey)
+    return math.sqrt(best)
+
+
+def _contains(segments: list[Segment], x: float, y: float) -> bool:
+    """Even-odd point-in-polygon over the border segments (holes included); a border point may go either way."""
+    inside = False
+    for ax, ay, dx, dy, _ in segments:
+        by = ay + dy
+        if (ay > y) != (by > y) and x < ax + (y - ay) * dx / dy:
+            inside = not inside
+    return inside
 
 
 class GridHit(NamedTuple):
@@ -63,6 +103,28 @@ class GridIndex:
         self.boundaries_m = [g.boundary for g in self.geoms_m]
         self.tree = shapely.STRtree(self.geoms_m)
         self.by_id = {r.grid: i for i, r in enumerate(records)}
+        self._segments = [_segments(g) for g in self.geoms_m]
+        self._kx, self._ky = PROJ.m_per_deg_lng, PROJ.m_per_deg_lat
+        self._build_cells()
+
+    def _build_cells(self) -> None:
+        """Bucket the plane in CELL_M squares: a cell inside one grid answers without any geometry test."""
+        minx, miny, maxx, maxy = shapely.total_bounds(self.geoms_m)
+        self._x0, self._y0 = minx, miny
+        self._nx, self._ny = int((maxx - minx) // CELL_M) + 1, int((maxy - miny) // CELL_M) + 1
+        ix, iy = np.meshgrid(np.arange(self._nx), np.arange(self._ny))
+        ix, iy = ix.ravel(), iy.ravel()
+        boxes = shapely.box(minx + ix * CELL_M, miny + iy * CELL_M, minx + (ix + 1) * CELL_M, miny + (iy + 1) * CELL_M)
+        cell_idx, grid_idx = self.tree.query(boxes, predicate="intersects")
+        cells: list[list[int]] = [[] for _ in range(len(boxes))]
+        for c, g in zip(cell_idx.tolist(), grid_idx.tolist()):
+            cells[c].append(g)
+        single = [c for c, gs in enumerate(cells) if len(gs) == 1]
+        covered = shapely.covers(np.array(self.geoms_m, dtype=object)[[cells[c][0] for c in single]], boxes[single])
+        self._cells: list[int | tuple[int, ...]] = [tuple(sorted(gs)) for gs in cells]
+        for c, inside in zip(single, covered.tolist()):
+            if inside:
+                self._cells[c] = cells[c][0]
 
     @classmethod
     def from_features(cls, features: Iterable[tuple[dict[str, Any], BaseGeometry]]) -> GridIndex:
@@ -81,18 +143,37 @@ class GridIndex:
             feats = json.load(fh)["features"]
         return cls.from_features((f["properties"], shape(f["geometry"])) for f in feats)
 
-    def _point_m(self, lat: float, lng: float) -> Point:
-        x, y = PROJ.to_xy(lng, lat)
-        return Point(float(x), float(y))
+    def _xy(self, lat: float, lng: float) -> tuple[float, float]:
+        return (lng - PROJ.lng0) * self._kx, (lat - PROJ.lat0) * self._ky
 
-    def index_of(self, lat: float, lng: float) -> int | None:
-        """Index of the grid containing the point, or None outside the district."""
-        p = self._point_m(lat, lng)
+    def _point_m(self, lat: float, lng: float) -> Point:
+        return Point(*self._xy(lat, lng))
+
+    def _index_xy(self, x: float, y: float) -> int | None:
+        cx, cy = int((x - self._x0) // CELL_M), int((y - self._y0) // CELL_M)
+        if 0 <= cx < self._nx and 0 <= cy < self._ny:
+            cell = self._cells[cy * self._nx + cx]
+            if isinstance(cell, int):
+                return cell
+            for i in cell:
+                if _contains(self._segments[i], x, y):
+                    return i
+        # on a border, in a float-noise sliver, or outside: the exact (slower) path decides
+        p = Point(x, y)
         hits = self.tree.query(p, predicate="intersects")
         if len(hits):
             return int(hits.min())  # on a shared border, the lower index wins: deterministic
         near, dist = self.tree.query_nearest(p, max_distance=SLIVER_TOLERANCE_M, return_distance=True)
         return int(near[np.argmin(dist)]) if len(near) else None
+
+    def index_of(self, lat: float, lng: float) -> int | None:
+        """Index of the grid containing the point, or None outside the district."""
+        return self._index_xy(*self._xy(lat, lng))
+
+    def grid_at(self, lat: float, lng: float) -> GridRecord | None:
+        """The grid record holding a WGS-84 point (no border distance), or None outside the district."""
+        i = self.index_of(lat, lng)
+        return None if i is None else self.records[i]
 
     def locate_point(self, lat: float, lng: float) -> GridHit | None:
         """The grid holding a WGS-84 point, with the distance in metres to that grid's border.
@@ -104,12 +185,12 @@ class GridIndex:
         Returns:
             GridHit(grid, community, street, distance_to_boundary_m), or None outside the district.
         """
-        i = self.index_of(lat, lng)
+        x, y = self._xy(lat, lng)
+        i = self._index_xy(x, y)
         if i is None:
             return None
         r = self.records[i]
-        dist = float(self.boundaries_m[i].distance(self._point_m(lat, lng)))
-        return GridHit(r.grid, r.community, r.street, dist)
+        return GridHit(r.grid, r.community, r.street, _distance_to_segments(self._segments[i], x, y))
 
     def grids_within(self, lat: float, lng: float, radius_m: float) -> list[tuple[GridRecord, float]]:
         """All grids within `radius_m` of the point, nearest first, with their distances in metres."""

@@ -195,3 +195,28 @@ def test_grids_within_is_sorted_by_distance(data: GeoData) -> None:
     near = data.index.grids_within(lat, lng, 50.0)
     assert near[0][0].grid == "440104001007-02" and near[0][1] == 0.0
     assert [d for _, d in near] == sorted(d for _, d in near)
+
+
+def test_bucketed_lookup_agrees_with_the_exact_strtree_query(data: GeoData) -> None:
+    import numpy as np
+    import shapely
+
+    index = data.index
+    minx, miny, maxx, maxy = shapely.total_bounds(index.geoms_m)
+    rng = np.random.default_rng(11)
+    xs, ys = rng.uniform(minx - 200, maxx + 200, 6000), rng.uniform(miny - 200, maxy + 200, 6000)
+    outside = inside = 0
+    for x, y in zip(xs.tolist(), ys.tolist()):
+        p = shapely.Point(x, y)
+        hits = index.tree.query(p, predicate="intersects")
+        if len(hits) == 0 and len(index.tree.query(p, predicate="dwithin", distance=1.0)) > 0:
+            continue  # within a metre of the district edge: either answer is right
+        lat, lng = _latlng(x, y)
+        got = index.index_of(lat, lng)
+        if len(hits) == 0:
+            assert got is None
+            outside += 1
+        else:
+            assert got in hits.tolist()
+            inside += 1
+    assert inside > 1000 and outside > 1000
