@@ -1,0 +1,1 @@
+"""Rasa input channels. `bot.channels.wechat.WeChatInput` is the WeChat official-account connector."""

@@ -1,0 +1,126 @@
+"""Photos sent to the WeChat account: fetched through the media API, stored, read (OCR + EXIF GPS).
+
+Runs inside the background turn, never in the webhook's 5-second window. The file is stored under
+`var/media/` by content hash; the database reference is made when a case opens with it: the `photo`
+metadata below is shaped as a `storage.cases.open_case(media=[...])` item (`kind`, `uri`,
+`content_type`, `meta`). A photo that cannot be fetched still makes its turn, marked `photo_error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import requests
+from wechatpy import WeChatClient
+from wechatpy.exceptions import WeChatClientException
+
+from bot.channels.wechat_store import StoredMedia, store_media
+from bot.config import REPO_ROOT
+
+logger = logging.getLogger(__name__)
+
+PhotoReader = Callable[[bytes], Any]
+DEFAULT_MEDIA_ROOT = REPO_ROOT / "var" / "media"
+
+
+class MediaFetchError(RuntimeError):
+    """The media API did not give us image bytes for a media id."""
+
+
+def download_media(client: WeChatClient, media_id: str) -> bytes:
+    """The bytes of a temporary media file (`/cgi-bin/media/get`).
+
+    wechatpy returns the raw response when the body is not JSON, and raises for a JSON error body.
+    """
+    try:
+        result = client.media.download(media_id)
+    except (WeChatClientException, requests.RequestException) as error:
+        raise MediaFetchError(f"media {media_id} not fetched: {error}") from error
+    content = getattr(result, "content", None)
+    if not isinstance(content, bytes):
+        raise MediaFetchError(f"media {media_id}: the API answered without a file")
+    return content
+
+
+def default_photo_reader() -> PhotoReader | None:
+    """`bot.nlu.photo.read_photo` (OCR text + EXIF GPS) when the NLU package provides it, else None."""
+    try:
+        from bot.nlu.photo import read_photo
+    except ImportError:
+        logger.warning("bot.nlu.photo.read_photo is not available: photos go to Rasa without OCR/EXIF")
+        return None
+    return read_photo
+
+
+def _field(result: Any, *names: str) -> Any:
+    for name in names:
+        value = result.get(name) if isinstance(result, Mapping) else getattr(result, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+def photo_facts(result: Any) -> dict[str, Any]:
+    """OCR text and GPS point from whatever `read_photo` returns (object or mapping), JSON-ready."""
+    if result is None:
+        return {}
+    facts: dict[str, Any] = {}
+    text = _field(result, "text", "ocr_text")
+    if isinstance(text, str) and text.strip():
+        facts["ocr_text"] = text.strip()
+    point = _field(result, "point", "gps", "location")
+    lat = _field(point, "lat", "latitude") if point is not None else None
+    lng = _field(point, "lng", "lon", "longitude") if point is not None else None
+    if point is not None and lat is None and isinstance(point, (tuple, list)) and len(point) == 2:
+        lat, lng = point
+    if lat is not None and lng is not None:
+        facts["point"] = {"lat": float(lat), "lng": float(lng)}  # EXIF GPS is WGS-84
+    return facts
+
+
+def photo_metadata(stored: StoredMedia, media_id: str, facts: Mapping[str, Any]) -> dict[str, Any]:
+    """The `photo` metadata item, shaped for `open_case(media=[...])`."""
+    return {
+        "kind": "photo",
+        "uri": stored.uri,
+        "content_type": stored.content_type,
+        "meta": {"wechat_media_id": media_id, "sha256": stored.sha256, "size": stored.size, **facts},
+    }
+
+
+async def fetch_photo(
+    client: WeChatClient,
+    media_id: str,
+    text: str,
+    metadata: dict[str, Any],
+    media_root: Path | None,
+    photo_reader: PhotoReader | None,
+) -> tuple[str, dict[str, Any]]:
+    """Fetch, store and read a photo; return the turn's text and metadata.
+
+    The OCR text, when there is any, becomes the message text (so NLU classifies the problem from it,
+    `text_source: "ocr"`); an EXIF point becomes `location` (WGS-84, `source: "exif"`).
+    """
+    try:
+        data = await asyncio.to_thread(download_media, client, media_id)
+        stored = store_media(media_root or DEFAULT_MEDIA_ROOT, data)
+    except (MediaFetchError, ValueError) as error:
+        logger.warning("photo %s not stored: %s", media_id, error)
+        return text, metadata | {"photo_error": str(error)}
+    reader = photo_reader or default_photo_reader()
+    facts: dict[str, Any] = {}
+    if reader is not None:
+        try:
+            facts = photo_facts(await asyncio.to_thread(reader, data))
+        except Exception:  # OCR failing must not lose the photo or the turn
+            logger.exception("reading photo %s failed", media_id)
+    metadata = metadata | {"photo": photo_metadata(stored, media_id, facts)}
+    if "point" in facts and "location" not in metadata:
+        metadata["location"] = {**facts["point"], "label": None, "source": "exif"}
+    if facts.get("ocr_text"):
+        return facts["ocr_text"], metadata | {"text_source": "ocr"}
+    return text, metadata

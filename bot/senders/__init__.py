@@ -1,0 +1,1 @@
+"""Outbox senders: one per delivery channel (storage.outbox.Sender)."""

@@ -1,0 +1,151 @@
+"""The outbox sender for WeChat residents (`storage.outbox.Sender`, channel `wechat`).
+
+Inside the 48-hour customer-service window (counted from the resident's last message or event, as
+recorded by the webhook's dedupe rows) a message goes out through the customer-service API
+(`client.message.send_text`). Outside it, or when WeChat answers that the window has closed (45015),
+it falls back to a template message (`send_template`) or, when only a subscribe template is set up,
+to a subscribe message (`send_subscribe_template`). Network trouble, 5xx and WeChat's "busy" codes
+raise `RetryableSendError` (the outbox retries); anything retrying cannot fix raises `PermanentSendError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+from sqlalchemy.orm import Session
+from wechatpy import WeChatClient
+from wechatpy.exceptions import WeChatClientException
+
+from bot.channels.wechat_config import WeChatChannelConfig, build_client
+from bot.channels.wechat_store import last_inbound_at
+from storage.errors import PermanentSendError, RetryableSendError
+from storage.outbox import OutgoingMessage
+from storage.timeutil import SHANGHAI, utcnow
+
+logger = logging.getLogger(__name__)
+
+# WeChat allows customer-service messages for 48 h after the resident's last interaction; keep a margin.
+SERVICE_WINDOW = timedelta(hours=48) - timedelta(minutes=5)
+WINDOW_CLOSED_CODES = {45015, 45047}  # response out of time limit; too many messages since the last one
+RETRYABLE_CODES = {-1, 45009, 45011}  # system busy; API quota reached; API called too often
+SUBSCRIBE_SCENE = 1000
+
+# What the resident reads at each stage of 呼叫→响应→调度→处置 (params from storage.notifications).
+RESIDENT_TEXTS: dict[str, str] = {
+    "case.reported": "您反映的问题已登记，编号 {case_code}，我们会尽快安排网格员处理。",
+    "case.responded": "您的事项 {case_code} 已有网格员响应，正在核实。",
+    "case.dispatched": "您的事项 {case_code} 已派给相关部门处理。",
+    "case.signed": "您的事项 {case_code} 已由部门签收，正在处置。",
+    "case.returned": "您的事项 {case_code} 正在重新安排处理部门。",
+    "case.triage": "您的事项 {case_code} 已转区指挥中心协调。",
+    "case.handled": "您的事项 {case_code} 已处理完毕。问题解决了吗？请回复“是”或“否”。",
+    "case.closed": "您的事项 {case_code} 已办结，感谢您的评价与支持！",
+    "case.reopened": "您的事项 {case_code} 已重新打开，我们会再次处理。",
+    "case.merged": "您反映的问题已有人报过，我们会把处理进展同步推送给您（编号 {case_code}）。",
+    "case.cancelled": "您的事项 {case_code} 已撤销。",
+    "case.escalated": "您的事项 {case_code} 已升级督办，我们会加快处理。",
+}
+STAGE_NAMES = {"case.reported": "已登记", "case.handled": "已处置", "case.closed": "已办结"}
+
+
+def render_text(message: OutgoingMessage) -> str:
+    """The text a resident reads for an outbox message (channel replies carry their own text).
+
+    Raises:
+        PermanentSendError: for a template with no text (retrying cannot change that).
+    """
+    params = message.params
+    if message.template == "wechat.text":
+        text = str(params.get("text") or "")
+    elif message.template in RESIDENT_TEXTS:
+        text = RESIDENT_TEXTS[message.template].format_map({"case_code": params.get("case_code") or ""})
+    else:
+        raise PermanentSendError(f"no WeChat text for template {message.template!r}")
+    if not text.strip():
+        raise PermanentSendError(f"empty text for outbox message {message.id}")
+    return text
+
+
+def _is_retryable(error: WeChatClientException) -> bool:
+    if error.errcode is None:  # an HTTP-level failure: wechatpy leaves errcode empty
+        status = getattr(error.response, "status_code", None)
+        return status is None or status >= 500 or status == 429
+    return int(error.errcode) in RETRYABLE_CODES
+
+
+class WeChatSender:
+    """Deliver outbox messages to residents on WeChat (see the module docstring for the rules)."""
+
+    def __init__(
+        self,
+        config: WeChatChannelConfig,
+        session_factory: Callable[[], Session],
+        *,
+        client: WeChatClient | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._config = config
+        self._session_factory = session_factory
+        self._client = client
+        self._clock = clock
+
+    @property
+    def client(self) -> WeChatClient:
+        """The wechatpy client, built on first use (no network in the constructor)."""
+        if self._client is None:
+            self._client = build_client(self._config)
+        return self._client
+
+    def within_service_window(self, openid: str) -> bool:
+        """True when the resident wrote to us (message or event) within the customer-service window."""
+        with self._session_factory() as session:
+            last = last_inbound_at(session, openid)
+        return last is not None and self._clock() - last < SERVICE_WINDOW
+
+    def send(self, message: OutgoingMessage) -> None:
+        """Send one message; raise RetryableSendError or PermanentSendError when it did not go out."""
+        text = render_text(message)
+        openid = message.address
+        try:
+            if self.within_service_window(openid):
+                try:
+                    self.client.message.send_text(openid, text)
+                    return
+                except WeChatClientException as error:
+                    if error.errcode is None or int(error.errcode) not in WINDOW_CLOSED_CODES:
+                        raise
+                    logger.info("customer-service window closed for outbox %s; using a template", message.id)
+            self._send_template(openid, text, message)
+        except WeChatClientException as error:
+            detail = f"WeChat API error {error.errcode}: {error.errmsg}"
+            if _is_retryable(error):
+                raise RetryableSendError(detail) from error
+            raise PermanentSendError(detail) from error
+        except requests.RequestException as error:
+            raise RetryableSendError(f"WeChat API unreachable: {type(error).__name__}") from error
+
+    def _send_template(self, openid: str, text: str, message: OutgoingMessage) -> None:
+        if self._config.template_id:
+            self.client.message.send_template(openid, self._config.template_id, self.template_data(text, message))
+        elif self._config.subscribe_template_id:
+            self.client.message.send_subscribe_template(
+                openid, self._config.subscribe_template_id, SUBSCRIBE_SCENE, "事项进展", {"content": {"value": text}}
+            )
+        else:
+            raise PermanentSendError("outside the 48-hour window and no WeChat template is configured")
+
+    def template_data(self, text: str, message: OutgoingMessage) -> dict[str, Mapping[str, Any]]:
+        """Data for the "case progress" template: first line, case code, stage, time, remark."""
+        params = message.params
+        at = self._clock().astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+        return {
+            "first": {"value": text},
+            "keyword1": {"value": params.get("case_code") or "-"},
+            "keyword2": {"value": STAGE_NAMES.get(message.template, params.get("state") or "新消息")},
+            "keyword3": {"value": at},
+            "remark": {"value": "回复本公众号可查询进度。"},
+        }

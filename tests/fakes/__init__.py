@@ -1,0 +1,1 @@
+"""Fakes of the outside services GridSec talks to (WeChat API), for tests and local mode."""
