@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from storage import clocks
 from storage.errors import StorageInputError
 from storage.lifecycle import CaseEvent, CaseState, advance, fold_states
-from storage.models import Case, CaseCounter, CaseEventRecord, CaseMedia, Rating
+from storage.models import Case, CaseCounter, CaseEventRecord, CaseMedia, CaseSubscription, Rating
 from storage.notifications import enqueue_for_event
 from storage.timeutil import require_aware, shanghai_date
 
@@ -165,6 +165,8 @@ def _apply_side_data(
         if original is None or original.id == case.id:
             raise StorageInputError(f"merge needs `duplicate_of`, the code of another case (got {target!r})")
         case.duplicate_of = original.id
+        if case.resident_id is not None:
+            subscribe(session, original, case.resident_id, now)
     if event is CaseEvent.CONFIRM and payload.get("rating") is not None:
         score = payload["rating"]
         if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
@@ -202,7 +204,7 @@ def apply_event(
     projection and escalation level, stops/starts due items and enqueues the messages for it.
 
     Payload fields used: `reason` (required for return), `department_key` (dispatch), `duplicate_of`
-    (a case code, for merge_duplicate), `rating` 1-5 and `comment` (confirm), `level` and `stage`
+    (a case code, for merge_duplicate; the duplicate's reporter then follows the original), `rating` 1-5 and `comment` (confirm), `level` and `stage`
     (escalate). Everything in the payload is kept on the event row.
     """
     now = require_aware(now, "now")
@@ -236,6 +238,27 @@ def apply_event(
     session.flush()
     logger.info("case %s: %s -> %s by %s", case.code, from_state.value, to_state.value, actor)
     return record
+
+
+def subscribe(session: Session, case: Case, resident_id: int, now: datetime) -> bool:
+    """Let a resident follow a case (they reported the same problem); False if already following.
+
+    The case's reporter is never subscribed to their own case. Idempotent.
+    """
+    if resident_id == case.resident_id:
+        return False
+    exists = session.execute(
+        select(CaseSubscription.id).where(
+            CaseSubscription.case_id == case.id, CaseSubscription.resident_id == resident_id
+        )
+    ).first()
+    if exists:
+        return False
+    session.add(
+        CaseSubscription(case_id=case.id, resident_id=resident_id, created_at=require_aware(now, "now"))
+    )
+    session.flush()
+    return True
 
 
 def case_events(session: Session, case_id: int) -> list[CaseEventRecord]:

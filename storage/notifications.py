@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.lifecycle import CaseEvent
-from storage.models import Case, CaseEventRecord, Person, Resident
+from storage.models import Case, CaseEventRecord, CaseSubscription, Person, Resident
 from storage.outbox import enqueue
 from storage.privacy import mask_text
 
@@ -63,10 +63,21 @@ def escalation_targets(session: Session, case: Case, level: int) -> list[tuple[s
     return [("department", COMMAND_CENTRE_DEPARTMENT)]
 
 
+def resident_openids(session: Session, case: Case) -> list[str]:
+    """The reporting resident first, then residents subscribed to the case (reporters of duplicates)."""
+    reporter = session.get(Resident, case.resident_id) if case.resident_id else None
+    followers = session.execute(
+        select(Resident.openid)
+        .join(CaseSubscription, CaseSubscription.resident_id == Resident.id)
+        .where(CaseSubscription.case_id == case.id, Resident.id != case.resident_id)
+        .order_by(CaseSubscription.id)
+    ).scalars()
+    return ([reporter.openid] if reporter else []) + list(followers)
+
+
 def _audience(session: Session, case: Case, audience: str, record: CaseEventRecord) -> list[tuple[str, str]]:
     if audience == "resident":
-        resident = session.get(Resident, case.resident_id) if case.resident_id else None
-        return [("resident", resident.openid)] if resident else []
+        return [("resident", openid) for openid in resident_openids(session, case)]
     if audience == "worker":
         return [("person", case.worker_id)] if case.worker_id else []
     if audience == "department":

@@ -231,3 +231,40 @@ def test_state_is_the_fold_of_the_events(session: Session, org: Org) -> None:
     assert [e.escalation_level for e in events] == [0, 0, 1, 1, 1]
     assert derive_state(session, case.id) is CaseState.SIGNED
     assert session.get(Case, case.id).state == "signed"
+
+
+def test_a_merged_duplicates_reporter_follows_the_original_case(session: Session, org: Org) -> None:
+    from storage.cases import subscribe
+    from storage.models import OutboxMessage, Resident
+
+    with freeze_time(T0):
+        neighbour = Resident(openid="o-neighbour", channel="wechat", created_at=utcnow())
+        session.add(neighbour)
+        session.flush()
+        original = new_case(session, org, utcnow())
+        duplicate = new_case(session, org, utcnow(), resident_id=neighbour.id)
+        apply_event(session, duplicate, CaseEvent.RESPOND, actor=org.worker, now=utcnow())
+        apply_event(
+            session,
+            duplicate,
+            CaseEvent.MERGE_DUPLICATE,
+            actor=org.worker,
+            now=utcnow(),
+            payload={"duplicate_of": original.code},
+        )
+        assert subscribe(session, original, neighbour.id, utcnow()) is False  # already following
+        assert (
+            subscribe(session, original, org.resident_id, utcnow()) is False
+        )  # the reporter needs no subscription
+        apply_event(session, original, CaseEvent.RESPOND, actor=org.worker, now=utcnow())
+        session.commit()
+    told = (
+        session.execute(
+            select(OutboxMessage.recipient_id)
+            .where(OutboxMessage.case_id == original.id, OutboxMessage.template == "case.responded")
+            .order_by(OutboxMessage.id)
+        )
+        .scalars()
+        .all()
+    )
+    assert told == [org.resident_openid, "o-neighbour"]

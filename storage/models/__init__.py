@@ -1,0 +1,53 @@
+"""All SQLAlchemy models; import from here (`from storage.models import Case, Person`)."""
+
+from __future__ import annotations
+
+from storage.models.base import Base, metadata
+from storage.models.cases import (
+    AppendOnlyViolation,
+    Case,
+    CaseCounter,
+    CaseEventRecord,
+    CaseMedia,
+    CaseSubscription,
+    Rating,
+    Resident,
+)
+from storage.models.messaging import ConsoleMessage, DueItem, InboundDedupe, OutboxMessage
+from storage.models.org import (
+    ROLE_VALUES,
+    ChatBinding,
+    Community,
+    Department,
+    DutyShift,
+    Grid,
+    Person,
+    Role,
+    Street,
+)
+
+__all__ = [
+    "ROLE_VALUES",
+    "AppendOnlyViolation",
+    "Base",
+    "Case",
+    "CaseCounter",
+    "CaseEventRecord",
+    "CaseMedia",
+    "CaseSubscription",
+    "ChatBinding",
+    "Community",
+    "ConsoleMessage",
+    "Department",
+    "DueItem",
+    "DutyShift",
+    "Grid",
+    "InboundDedupe",
+    "OutboxMessage",
+    "Person",
+    "Rating",
+    "Resident",
+    "Role",
+    "Street",
+    "metadata",
+]

@@ -1,0 +1,104 @@
+"""The transactional outbox, the local console's delivered messages, inbound dedupe keys and SLA due items."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+
+from storage.models.base import Base, JsonDoc
+from storage.timeutil import UTCDateTime
+
+logger = logging.getLogger(__name__)
+
+
+class OutboxMessage(Base):
+    """One outgoing message, written in the same transaction as the state change that caused it.
+
+    Channel-neutral: `recipient_kind` (resident | person | department) and `recipient_id` say who,
+    `template` and `params` (inside `payload`) say what; `channel` names the sender that will deliver
+    it (chosen at enqueue from the resident's channel or the recipient's chat binding, else `console`).
+    status: pending -> sent, or pending -> parked after `max_attempts` failures (never dropped).
+    """
+
+    __tablename__ = "outbox"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    channel = Column(String(16), nullable=False)
+    recipient_kind = Column(String(16), nullable=False)
+    recipient_id = Column(String(64), nullable=False)
+    template = Column(String(64), nullable=False)
+    payload = Column(JsonDoc, nullable=False)
+    idempotency_key = Column(String(160), nullable=False, unique=True)
+    case_id = Column(Integer, ForeignKey("cases.id"), nullable=True, index=True)
+    status = Column(String(16), nullable=False, default="pending")
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(UTCDateTime, nullable=False)
+    last_error = Column(Text, nullable=True)
+    created_at = Column(UTCDateTime, nullable=False)
+    sent_at = Column(UTCDateTime, nullable=True)
+    parked_at = Column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'sent', 'parked')", name="status"),
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+    )
+
+
+class ConsoleMessage(Base):
+    """A message delivered by the LocalConsoleSender (local mode): what the web console shows."""
+
+    __tablename__ = "console_messages"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key = Column(String(160), nullable=False, unique=True)
+    channel = Column(String(16), nullable=False)
+    recipient_kind = Column(String(16), nullable=False)
+    recipient_id = Column(String(64), nullable=False, index=True)
+    template = Column(String(64), nullable=False)
+    payload = Column(JsonDoc, nullable=False)
+    delivered_at = Column(UTCDateTime, nullable=False)
+
+
+class InboundDedupe(Base):
+    """Inbound message keys already seen (WeChat MsgId, FromUserName+CreateTime, Telegram update_id)."""
+
+    __tablename__ = "inbound_dedupe"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    channel = Column(String(16), nullable=False)
+    key = Column(String(128), nullable=False)
+    seen_at = Column(UTCDateTime, nullable=False, index=True)
+
+    __table_args__ = (UniqueConstraint("channel", "key"),)
+
+
+class DueItem(Base):
+    """A time limit of the chain 呼叫→响应→调度→处置 that the scheduler must check.
+
+    `stage` is respond | dispatch | handle; `cycle` counts reopenings (0 first time) so a stage's
+    clock is armed once per cycle and keeps running across a department's return. When `due_at`
+    passes while still pending, the scheduler fires it: the case escalates to `escalate_to`
+    (1 community, 2 street office, 3 command centre). status: pending -> fired | cancelled.
+    """
+
+    __tablename__ = "due_items"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    case_id = Column(Integer, ForeignKey("cases.id"), nullable=False, index=True)
+    stage = Column(String(16), nullable=False)
+    cycle = Column(Integer, nullable=False, default=0)
+    escalate_to = Column(Integer, nullable=False)
+    limit_text = Column(String(16), nullable=False)
+    started_at = Column(UTCDateTime, nullable=False)
+    due_at = Column(UTCDateTime, nullable=False)
+    status = Column(String(16), nullable=False, default="pending")
+    fired_at = Column(UTCDateTime, nullable=True)
+    fired_by = Column(String(64), nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'fired', 'cancelled')", name="status"),
+        CheckConstraint("escalate_to BETWEEN 1 AND 3", name="escalate_to"),
+        UniqueConstraint("case_id", "stage", "cycle", "escalate_to"),
+        Index("ix_due_items_pending", "status", "due_at"),
+    )
