@@ -2,7 +2,8 @@
 
 `decide(understanding, location, now)` routes a case; `load_rules()` reads and validates the data once;
 `find_duplicate(...)` links a repeat report to an open case; `understanding_from_parse(...)` is the one
-adapter from a Rasa parse. Attributes are imported lazily so that `import routing.types` stays cheap.
+adapter from a Rasa parse, and `decision_for_parse(parse, point, point_source, now)` runs the steps after
+NLU (adapter -> locate -> decide) for both the action server and `gridsec route`. Attributes are imported lazily so that `import routing.types` stays cheap.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ _EXPORTS = {
     "RulesError": "routing.rules",
     "find_duplicate": "routing.duplicates",
     "understanding_from_parse": "routing.understanding",
+    "decision_for_parse": "routing.route_cli",
     "on_duty": "routing.roster",
 }
 

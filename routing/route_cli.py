@@ -18,7 +18,7 @@ import json
 import logging
 import math
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +26,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from routing.decide import decide
-from routing.types import GeoPoint
+from routing.types import Decision, GeoPoint
 from routing.understanding import understanding_from_parse
 
 logger = logging.getLogger(__name__)
@@ -109,13 +109,27 @@ def error_line(case_id: Any, message: str) -> dict[str, Any]:
     return {"id": case_id, "error": message}
 
 
-def route_parsed(request: RouteRequest, parse: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """Route one parsed message: the same steps the action server takes after NLU."""
+def decision_for_parse(
+    parse: Mapping[str, Any], point: GeoPoint | None, point_source: str | None, now: datetime
+) -> Decision:
+    """The steps after NLU, shared by the action server and `gridsec route` (one code path).
+
+    Args:
+        parse: a Rasa parse (`tracker.latest_message` or `Agent.parse_message`).
+        point: a WGS-84 point sent with the message, if any.
+        point_source: "gps" or "exif" when `point` is given.
+        now: the time of the report.
+    """
     from routing.places import locate
 
-    understanding = understanding_from_parse(parse, request.point, "gps" if request.point else None)
+    understanding = understanding_from_parse(parse, point, point_source)
     location = locate(understanding.places, understanding.point, understanding.point_source)
-    decision = decide(understanding, location, request.at or now)
+    return decide(understanding, location, now)
+
+
+def route_parsed(request: RouteRequest, parse: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """One contract line for a parsed input line."""
+    decision = decision_for_parse(parse, request.point, "gps" if request.point else None, request.at or now)
     return decision.to_contract(request.case_id)
 
 
