@@ -28,8 +28,19 @@ PAIR_SPACING_M = 8.0  # one odd and one even number per 8 m of road
 SAMPLE_SPACING_M = 1.0
 FRONTAGE_OFFSET_M = 15.0  # where the houses stand, either side of the centreline
 MIN_RUN = 3  # number pairs (24 m of frontage)
-ADDRESS_HEADER = ("road", "side", "from_no", "to_no", "street", "street_code", "community", "community_code", "grid",
-                  "lat", "lng")
+ADDRESS_HEADER = (
+    "road",
+    "side",
+    "from_no",
+    "to_no",
+    "street",
+    "street_code",
+    "community",
+    "community_code",
+    "grid",
+    "lat",
+    "lng",
+)
 
 
 def _samples(geom_m: BaseGeometry) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +48,9 @@ def _samples(geom_m: BaseGeometry) -> tuple[np.ndarray, np.ndarray]:
     pts, tangents = [], []
     for line in getattr(geom_m, "geoms", [geom_m]):
         n = max(int(line.length / SAMPLE_SPACING_M), 1)
-        p = shapely.get_coordinates(shapely.line_interpolate_point(line, np.linspace(0.0, line.length, n + 1)))
+        p = shapely.get_coordinates(
+            shapely.line_interpolate_point(line, np.linspace(0.0, line.length, n + 1))
+        )
         d = np.gradient(p, axis=0)
         norm = np.linalg.norm(d, axis=1, keepdims=True)
         pts.append(p)
@@ -63,7 +76,9 @@ def _owners(tree: shapely.STRtree, pts: np.ndarray) -> np.ndarray:
     return owner
 
 
-def road_ranges(name: str, geom_m: BaseGeometry, tree: shapely.STRtree, grids: list[dict[str, Any]]) -> list[tuple]:
+def road_ranges(
+    name: str, geom_m: BaseGeometry, tree: shapely.STRtree, grids: list[dict[str, Any]]
+) -> list[tuple]:
     """Address rows (see ADDRESS_HEADER) for one road: odd numbers on the left, even on the right."""
     pts, tangents = _samples(geom_m)
     u = _axis(pts)
@@ -80,15 +95,21 @@ def road_ranges(name: str, geom_m: BaseGeometry, tree: shapely.STRtree, grids: l
         owner = np.where(outside, centre, owner)
         houses = np.where(outside[:, None], pts, houses)
         votes: dict[int, dict[int, int]] = {}
-        for k, g in zip(pair, owner):
+        for k, g in zip(pair, owner, strict=True):
             if g >= 0:
                 votes.setdefault(int(k), {}).setdefault(int(g), 0)
                 votes[int(k)][int(g)] += 1
         chosen = {k: min(v, key=lambda g: (-v[g], g)) for k, v in votes.items()}
         for g, run in _smooth(_runs(chosen)):
             in_run = np.isin(pair, run)
-            mine = np.flatnonzero(in_run & (owner == g)) if (in_run & (owner == g)).any() else np.flatnonzero(in_run)
-            rows.append(_row(name, side, [2 * k + first for k in run], g, houses[mine[len(mine) // 2]], grids))
+            mine = (
+                np.flatnonzero(in_run & (owner == g))
+                if (in_run & (owner == g)).any()
+                else np.flatnonzero(in_run)
+            )
+            rows.append(
+                _row(name, side, [2 * k + first for k in run], g, houses[mine[len(mine) // 2]], grids)
+            )
     return sorted(rows, key=lambda r: (r[2], r[1]))
 
 
@@ -137,15 +158,29 @@ def _coalesce(runs: list[tuple[int, list[int]]]) -> list[tuple[int, list[int]]]:
     return out
 
 
-def _row(name: str, side: str, numbers: list[int], g: int, house_m: np.ndarray, grids: list[dict[str, Any]]) -> tuple:
+def _row(
+    name: str, side: str, numbers: list[int], g: int, house_m: np.ndarray, grids: list[dict[str, Any]]
+) -> tuple:
     lng, lat = PROJ.to_lnglat(house_m[0], house_m[1])
     gr = grids[g]
-    return (name, side, numbers[0], numbers[-1], gr["street"], gr["street_code"], gr["community"], gr["community_code"],
-            gr["grid"], f"{float(lat):.6f}", f"{float(lng):.6f}")
+    return (
+        name,
+        side,
+        numbers[0],
+        numbers[-1],
+        gr["street"],
+        gr["street_code"],
+        gr["community"],
+        gr["community_code"],
+        gr["grid"],
+        f"{float(lat):.6f}",
+        f"{float(lng):.6f}",
+    )
 
 
-def write_addresses(out: Path, roads_m: dict[str, BaseGeometry], places: list[dict[str, str]],
-                    grids: list[dict[str, Any]]) -> int:
+def write_addresses(
+    out: Path, roads_m: dict[str, BaseGeometry], places: list[dict[str, str]], grids: list[dict[str, Any]]
+) -> int:
     """addresses.csv for every road of the places table that has geometry."""
     tree = shapely.STRtree([shapely.transform(g["geom"], PROJ.coords_to_xy) for g in grids])
     names = sorted({p["name"] for p in places if p["kind"] == "road"})

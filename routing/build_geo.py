@@ -85,7 +85,16 @@ def load_streets(data: Path, gazetteer: list[dict[str, str]]) -> list[Street]:
         code = p["ref:admin:CN:nbs"]
         if code not in shorts:
             raise ValueError(f"street {code} {p['name']} is not in the gazetteer")
-        streets.append(Street(code, p["name"], shorts[code], p.get("name:en") or "", str(p["osm_id"]), shape(feat["geometry"])))
+        streets.append(
+            Street(
+                code,
+                p["name"],
+                shorts[code],
+                p.get("name:en") or "",
+                str(p["osm_id"]),
+                shape(feat["geometry"]),
+            )
+        )
     return sorted(streets, key=lambda s: s.code)
 
 
@@ -134,7 +143,9 @@ def build_communities(
     """Voronoi communities per street, seeded at real centroids, then road namesakes, then Lloyd."""
     out: list[Community] = []
     for st in streets:
-        rows = sorted((r for r in gazetteer if r["street_code"] == st.code), key=lambda r: r["community_code"])
+        rows = sorted(
+            (r for r in gazetteer if r["street_code"] == st.code), key=lambda r: r["community_code"]
+        )
         street_m = shapely.transform(st.geom, PROJ.coords_to_xy)
         lattice = part.lattice_points(street_m, 4000)
         fixed: dict[int, np.ndarray] = {}
@@ -145,7 +156,9 @@ def build_communities(
             if i in fixed:
                 continue
             seed = road_seed(r["community_short"].removesuffix("社区"), street_m, roads_m)
-            if seed is not None and all(np.linalg.norm(seed - f) >= ROAD_SEED_MIN_SEPARATION_M for f in fixed.values()):
+            if seed is not None and all(
+                np.linalg.norm(seed - f) >= ROAD_SEED_MIN_SEPARATION_M for f in fixed.values()
+            ):
                 fixed[i] = seed
         fixed_idx = sorted(fixed)
         fixed_arr = np.array([fixed[i] for i in fixed_idx]).reshape(-1, 2)
@@ -155,13 +168,17 @@ def build_communities(
         seeds = np.zeros((len(rows), 2))
         for i in fixed_idx:
             seeds[i] = fixed[i]
-        for i, j in zip(free_idx, free_sorted):
+        for i, j in zip(free_idx, free_sorted, strict=True):
             seeds[i] = free[j]
         cells = part.voronoi_cells(seeds, st.geom, PROJ)
-        for r, cell in zip(rows, cells):
+        for r, cell in zip(rows, cells, strict=True):
             if cell.is_empty:
                 raise ValueError(f"community {r['community_code']} got an empty cell")
-            out.append(Community(r["community_code"], r["community_short"], r["community_name"], st.code, st.short, cell))
+            out.append(
+                Community(
+                    r["community_code"], r["community_short"], r["community_name"], st.code, st.short, cell
+                )
+            )
     return out
 
 
@@ -173,22 +190,34 @@ def build_grids(streets: Sequence[Street], communities: Sequence[Community]) -> 
     """1,893 grids: per street by area, per community by area (≥ 1), Lloyd + Voronoi inside each community."""
     per_street = part.allocate(TOTAL_GRIDS, [area_m2(s.geom) for s in streets])
     grids: list[dict[str, Any]] = []
-    for st, n_street in zip(streets, per_street):
+    for st, n_street in zip(streets, per_street, strict=True):
         comms = [c for c in communities if c.street_code == st.code]
-        for comm, n in zip(comms, part.allocate(n_street, [area_m2(c.geom) for c in comms], minimum=1)):
+        for comm, n in zip(
+            comms, part.allocate(n_street, [area_m2(c.geom) for c in comms], minimum=1), strict=True
+        ):
             comm_m = shapely.transform(comm.geom, PROJ.coords_to_xy)
             lattice = part.lattice_points(comm_m, max(60 * n, 200))
             seeds = part.place_seeds(lattice, np.zeros((0, 2)), n)
             cells = part.voronoi_cells(seeds, comm.geom, PROJ)
             for nn, k in enumerate(part.reading_order(cells, PROJ), start=1):
-                grids.append({"grid": f"{comm.code}-{nn:02d}", "community_code": comm.code, "community": comm.name,
-                              "street": st.short, "street_code": st.code, "geom": cells[k]})
-    for g, geom in zip(grids, part.share_vertices([g["geom"] for g in grids])):
+                grids.append(
+                    {
+                        "grid": f"{comm.code}-{nn:02d}",
+                        "community_code": comm.code,
+                        "community": comm.name,
+                        "street": st.short,
+                        "street_code": st.code,
+                        "geom": cells[k],
+                    }
+                )
+    for g, geom in zip(grids, part.share_vertices([g["geom"] for g in grids]), strict=True):
         g["geom"] = geom
     return grids
 
 
-def communities_from_grids(communities: Sequence[Community], grids: Sequence[dict[str, Any]]) -> list[Community]:
+def communities_from_grids(
+    communities: Sequence[Community], grids: Sequence[dict[str, Any]]
+) -> list[Community]:
     """Community polygons rebuilt as the union of their grids, so grids nest in them exactly."""
     by_comm: dict[str, list[BaseGeometry]] = {}
     for g in grids:
@@ -211,10 +240,16 @@ def _coords_6(geom: BaseGeometry) -> dict[str, Any]:
 def write_geojson(path: Path, features: list[tuple[dict[str, Any], BaseGeometry]]) -> None:
     """A compact GeoJSON FeatureCollection, one feature per line (diff-friendly, small)."""
     lines = [
-        json.dumps({"type": "Feature", "properties": props, "geometry": _coords_6(geom)}, ensure_ascii=False, separators=(",", ":"))
+        json.dumps(
+            {"type": "Feature", "properties": props, "geometry": _coords_6(geom)},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
         for props, geom in features
     ]
-    path.write_text('{"type":"FeatureCollection","features":[\n' + ",\n".join(lines) + "\n]}\n", encoding="utf-8")
+    path.write_text(
+        '{"type":"FeatureCollection","features":[\n' + ",\n".join(lines) + "\n]}\n", encoding="utf-8"
+    )
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -247,17 +282,47 @@ def build_all(out: Path, data: Path | None = None) -> dict[str, int]:
     communities = build_communities(streets, gazetteer, community_centroids(places), roads_m)
     grids = build_grids(streets, communities)
     communities = communities_from_grids(communities, grids)
-    write_geojson(out / "streets.geojson", [
-        ({"street_code": s.code, "name": s.name, "street": s.short, "name_en": s.name_en, "osm_id": s.osm_id}, s.geom)
-        for s in streets])
-    write_geojson(out / "communities.geojson", [
-        ({"community_code": c.code, "community": c.name, "name": c.full_name, "street": c.street, "street_code": c.street_code}, c.geom)
-        for c in communities])
-    write_geojson(out / "grids.geojson", [({k: v for k, v in g.items() if k != "geom"}, g["geom"]) for g in grids])
+    write_geojson(
+        out / "streets.geojson",
+        [
+            (
+                {
+                    "street_code": s.code,
+                    "name": s.name,
+                    "street": s.short,
+                    "name_en": s.name_en,
+                    "osm_id": s.osm_id,
+                },
+                s.geom,
+            )
+            for s in streets
+        ],
+    )
+    write_geojson(
+        out / "communities.geojson",
+        [
+            (
+                {
+                    "community_code": c.code,
+                    "community": c.name,
+                    "name": c.full_name,
+                    "street": c.street,
+                    "street_code": c.street_code,
+                },
+                c.geom,
+            )
+            for c in communities
+        ],
+    )
+    write_geojson(
+        out / "grids.geojson", [({k: v for k, v in g.items() if k != "geom"}, g["geom"]) for g in grids]
+    )
     counts = {"streets": len(streets), "communities": len(communities), "grids": len(grids)}
     counts["places"] = build_places.write_places(out, places, grids)
     counts["addresses"] = build_addresses.write_addresses(out, roads_m, places, grids)
-    counts["roster"] = build_roster.write_roster(out, data.parent / "spec" / "departments.yml", streets, communities, grids)
+    counts["roster"] = build_roster.write_roster(
+        out, data.parent / "spec" / "departments.yml", streets, communities, grids
+    )
     build_places.write_attribution(out)
     return counts
 

@@ -12,7 +12,19 @@ from routing.geo import GridIndex
 
 logger = logging.getLogger(__name__)
 
-PLACES_HEADER = ("kind", "name", "aliases", "streets", "lat", "lng", "source_crs", "street", "community", "grid", "source")
+PLACES_HEADER = (
+    "kind",
+    "name",
+    "aliases",
+    "streets",
+    "lat",
+    "lng",
+    "source_crs",
+    "street",
+    "community",
+    "grid",
+    "source",
+)
 
 ATTRIBUTION = """# Attribution of the data in routing/data
 
@@ -43,8 +55,21 @@ def write_places(out: Path, places: list[dict[str, str]], grids: list[dict[str, 
         if p["crs"] == "gcj02":
             lat, lng = gcj02_to_wgs84(lat, lng)
         hit = index.locate_point(lat, lng)
-        rows.append((p["kind"], p["name"], p["aliases"], p["streets"], f"{lat:.6f}", f"{lng:.6f}", p["crs"],
-                     hit.street if hit else "", hit.community if hit else "", hit.grid if hit else "", p["source"]))
+        rows.append(
+            (
+                p["kind"],
+                p["name"],
+                p["aliases"],
+                p["streets"],
+                f"{lat:.6f}",
+                f"{lng:.6f}",
+                p["crs"],
+                hit.street if hit else "",
+                hit.community if hit else "",
+                hit.grid if hit else "",
+                p["source"],
+            )
+        )
     write_csv(out / "places.csv", PLACES_HEADER, rows)
     return len(rows)
 

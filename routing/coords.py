@@ -62,7 +62,9 @@ def wgs84_to_gcj02(lat: float, lng: float) -> tuple[float, float]:
     return lat + dlat, lng + dlng
 
 
-def gcj02_to_wgs84(lat: float, lng: float, tolerance_deg: float = 1e-10, max_iter: int = 30) -> tuple[float, float]:
+def gcj02_to_wgs84(
+    lat: float, lng: float, tolerance_deg: float = 1e-10, max_iter: int = 30
+) -> tuple[float, float]:
     """Inverse transform GCJ-02 → WGS-84 by fixed-point iteration on the forward transform.
 
     Args:

@@ -37,8 +37,11 @@ Segment = tuple[float, float, float, float, float]
 
 def _segments(geom_m: BaseGeometry) -> list[Segment]:
     """The border segments of a polygon as (ax, ay, dx, dy, dx²+dy²) tuples."""
-    rings = [geom_m.exterior, *geom_m.interiors] if geom_m.geom_type == "Polygon" else [
-        r for p in geom_m.geoms for r in (p.exterior, *p.interiors)]
+    rings = (
+        [geom_m.exterior, *geom_m.interiors]
+        if geom_m.geom_type == "Polygon"
+        else [r for p in geom_m.geoms for r in (p.exterior, *p.interiors)]
+    )
     out: list[Segment] = []
     for ring in rings:
         c = np.asarray(ring.coords)
@@ -114,15 +117,19 @@ class GridIndex:
         self._nx, self._ny = int((maxx - minx) // CELL_M) + 1, int((maxy - miny) // CELL_M) + 1
         ix, iy = np.meshgrid(np.arange(self._nx), np.arange(self._ny))
         ix, iy = ix.ravel(), iy.ravel()
-        boxes = shapely.box(minx + ix * CELL_M, miny + iy * CELL_M, minx + (ix + 1) * CELL_M, miny + (iy + 1) * CELL_M)
+        boxes = shapely.box(
+            minx + ix * CELL_M, miny + iy * CELL_M, minx + (ix + 1) * CELL_M, miny + (iy + 1) * CELL_M
+        )
         cell_idx, grid_idx = self.tree.query(boxes, predicate="intersects")
         cells: list[list[int]] = [[] for _ in range(len(boxes))]
-        for c, g in zip(cell_idx.tolist(), grid_idx.tolist()):
+        for c, g in zip(cell_idx.tolist(), grid_idx.tolist(), strict=True):
             cells[c].append(g)
         single = [c for c, gs in enumerate(cells) if len(gs) == 1]
-        covered = shapely.covers(np.array(self.geoms_m, dtype=object)[[cells[c][0] for c in single]], boxes[single])
+        covered = shapely.covers(
+            np.array(self.geoms_m, dtype=object)[[cells[c][0] for c in single]], boxes[single]
+        )
         self._cells: list[int | tuple[int, ...]] = [tuple(sorted(gs)) for gs in cells]
-        for c, inside in zip(single, covered.tolist()):
+        for c, inside in zip(single, covered.tolist(), strict=True):
             if inside:
                 self._cells[c] = cells[c][0]
 
@@ -131,8 +138,15 @@ class GridIndex:
         """Build from (properties, lon/lat geometry) pairs."""
         records, geoms = [], []
         for props, geom in features:
-            records.append(GridRecord(props["grid"], props["community_code"], props["community"],
-                                      props["street"], props["street_code"]))
+            records.append(
+                GridRecord(
+                    props["grid"],
+                    props["community_code"],
+                    props["community"],
+                    props["street"],
+                    props["street_code"],
+                )
+            )
             geoms.append(geom)
         return cls(records, geoms)
 

@@ -84,8 +84,16 @@ def _read_places(path: Path) -> dict[tuple[str, str], PlaceRecord]:
             if row["kind"] == "other" and row["name"].endswith("社区"):
                 continue  # community centroids: communities come from the gazetteer
             kind = "lake" if row["kind"] == "other" else row["kind"]
-            out[(kind, row["name"])] = PlaceRecord(kind, row["name"], tuple(row["streets"].split("|")), float(row["lat"]),
-                                                   float(row["lng"]), row["street"], row["community"], row["grid"])
+            out[(kind, row["name"])] = PlaceRecord(
+                kind,
+                row["name"],
+                tuple(row["streets"].split("|")),
+                float(row["lat"]),
+                float(row["lng"]),
+                row["street"],
+                row["community"],
+                row["grid"],
+            )
     return out
 
 
@@ -93,8 +101,19 @@ def _read_ranges(path: Path) -> dict[str, tuple[AddressRange, ...]]:
     by_road: dict[str, list[AddressRange]] = defaultdict(list)
     with path.open(encoding="utf-8", newline="") as fh:
         for r in csv.DictReader(fh):
-            by_road[r["road"]].append(AddressRange(r["road"], r["side"], int(r["from_no"]), int(r["to_no"]), r["street"],
-                                                   r["community"], r["grid"], float(r["lat"]), float(r["lng"])))
+            by_road[r["road"]].append(
+                AddressRange(
+                    r["road"],
+                    r["side"],
+                    int(r["from_no"]),
+                    int(r["to_no"]),
+                    r["street"],
+                    r["community"],
+                    r["grid"],
+                    float(r["lat"]),
+                    float(r["lng"]),
+                )
+            )
     return {road: tuple(sorted(rs, key=lambda r: (r.from_no, r.side))) for road, rs in by_road.items()}
 
 
@@ -104,8 +123,10 @@ def read_geo_data(data_dir: Path = DATA_DIR) -> GeoData:
         index=GridIndex.from_geojson(data_dir / "grids.geojson"),
         lexicon=build_lexicon(data_dir),
         street_codes={s["street"]: s["street_code"] for s in _read_properties(data_dir / "streets.geojson")},
-        communities={c["community"]: (c["community_code"], c["street"])
-                     for c in _read_properties(data_dir / "communities.geojson")},
+        communities={
+            c["community"]: (c["community_code"], c["street"])
+            for c in _read_properties(data_dir / "communities.geojson")
+        },
         places=_read_places(data_dir / "places.csv"),
         ranges=_read_ranges(data_dir / "addresses.csv"),
     )

@@ -159,7 +159,9 @@ def absorb_fragments(cells: list[BaseGeometry]) -> list[BaseGeometry]:
     return cells
 
 
-def reading_order(geoms: Sequence[BaseGeometry], projection: LocalProjection, band_m: float = 150.0) -> list[int]:
+def reading_order(
+    geoms: Sequence[BaseGeometry], projection: LocalProjection, band_m: float = 150.0
+) -> list[int]:
     """Indices of `geoms` sorted north→south in bands of `band_m`, then west→east (for numbering)."""
 
     def key(i: int) -> tuple[int, float]:

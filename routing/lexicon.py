@@ -35,10 +35,36 @@ LEVELS = ("colloquial", "name", "source alias", "generated")
 # only their 街/街道 forms are matched.
 AMBIGUOUS_STREET_SHORTS = frozenset({"北京", "人民", "建设", "白云", "东山", "大东"})
 # Bare forms that are everyday words or estate/company names in Cantonese-flavoured Chinese.
-GENERIC_SURFACES = frozenset({
-    "幸福", "明月", "共和", "朝阳", "芳草", "龙腾", "启明", "童心", "邮电", "花苑", "铁通", "北站", "兴隆",
-    "乐景", "科苑", "海傍", "东环", "东里", "云道", "许地", "深巷", "新南", "启正", "福今", "天胜", "永福",
-})
+GENERIC_SURFACES = frozenset(
+    {
+        "幸福",
+        "明月",
+        "共和",
+        "朝阳",
+        "芳草",
+        "龙腾",
+        "启明",
+        "童心",
+        "邮电",
+        "花苑",
+        "铁通",
+        "北站",
+        "兴隆",
+        "乐景",
+        "科苑",
+        "海傍",
+        "东环",
+        "东里",
+        "云道",
+        "许地",
+        "深巷",
+        "新南",
+        "启正",
+        "福今",
+        "天胜",
+        "永福",
+    }
+)
 _BRACKETS = re.compile(r"[(（][^)）]*[)）]")
 
 
@@ -60,7 +86,7 @@ def _strip_guangzhou(name: str) -> str | None:
     """起义路 from 广州起义路; None when the rest would be generic (广州大道中 → 大道中 is not a name)."""
     for prefix in ("广州市", "广州"):
         if name.startswith(prefix):
-            rest = name[len(prefix):]
+            rest = name[len(prefix) :]
             if len(rest) >= 2 and not rest.startswith("大"):
                 return rest
     return None
@@ -68,8 +94,13 @@ def _strip_guangzhou(name: str) -> str | None:
 
 def street_surfaces(short: str, official: str) -> list[tuple[str, str]]:
     """(surface, level) forms of a street."""
-    out = [(official, "name"), (short + "街", "generated"), (short + "街道", "generated"), (short + "街道办", "generated"),
-           (short + "街办", "generated")]
+    out = [
+        (official, "name"),
+        (short + "街", "generated"),
+        (short + "街道", "generated"),
+        (short + "街道办", "generated"),
+        (short + "街办", "generated"),
+    ]
     if short not in AMBIGUOUS_STREET_SHORTS:
         out.append((short, "generated"))
     return out
@@ -78,7 +109,12 @@ def street_surfaces(short: str, official: str) -> list[tuple[str, str]]:
 def community_surfaces(short: str, official: str, street_shorts: frozenset[str]) -> list[tuple[str, str]]:
     """(surface, level) forms of a community: 三眼井社区, 三眼井社区居委会, 三眼井居委, 三眼井."""
     stem = short.removesuffix("社区")
-    out = [(short, "name"), (official, "source alias"), (stem + "居委会", "generated"), (stem + "居委", "generated")]
+    out = [
+        (short, "name"),
+        (official, "source alias"),
+        (stem + "居委会", "generated"),
+        (stem + "居委", "generated"),
+    ]
     if len(stem) >= 2 and stem not in street_shorts and stem not in GENERIC_SURFACES:
         out.append((stem, "generated"))
     return out
@@ -96,8 +132,12 @@ def place_surfaces(kind: str, name: str, aliases: list[str]) -> list[tuple[str, 
             if stripped:
                 out.append((stripped, "generated"))
     if kind == "metro_station":
-        out += [(name + "站", "generated"), (name + "地铁站", "generated"), ("地铁" + name + "站", "generated"),
-                ("地铁" + name, "generated")]
+        out += [
+            (name + "站", "generated"),
+            (name + "地铁站", "generated"),
+            ("地铁" + name + "站", "generated"),
+            ("地铁" + name, "generated"),
+        ]
     return out
 
 
@@ -118,16 +158,22 @@ def build_lexicon(data_dir: Path = DATA_DIR) -> dict[str, LexiconEntry]:
     streets = _read_properties(data_dir / "streets.geojson")
     shorts = frozenset(s["street"] for s in streets)
     for s in streets:
-        candidates += [LexiconEntry(f, "street", s["street"], lvl) for f, lvl in street_surfaces(s["street"], s["name"])]
+        candidates += [
+            LexiconEntry(f, "street", s["street"], lvl) for f, lvl in street_surfaces(s["street"], s["name"])
+        ]
     for c in _read_properties(data_dir / "communities.geojson"):
-        candidates += [LexiconEntry(f, "community", c["community"], lvl)
-                       for f, lvl in community_surfaces(c["community"], c["name"], shorts)]
+        candidates += [
+            LexiconEntry(f, "community", c["community"], lvl)
+            for f, lvl in community_surfaces(c["community"], c["name"], shorts)
+        ]
     with (data_dir / "places.csv").open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
             kind = _kind_of(row)
             if kind:
-                candidates += [LexiconEntry(f, kind, row["name"], lvl)
-                               for f, lvl in place_surfaces(kind, row["name"], row["aliases"].split("|"))]
+                candidates += [
+                    LexiconEntry(f, kind, row["name"], lvl)
+                    for f, lvl in place_surfaces(kind, row["name"], row["aliases"].split("|"))
+                ]
     with (data_dir / "place_aliases.yml").open(encoding="utf-8") as fh:
         for a in yaml.safe_load(fh)["aliases"]:
             candidates.append(LexiconEntry(a["alias"], a["kind"], a["name"], "colloquial"))

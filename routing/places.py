@@ -21,7 +21,15 @@ from routing.types import Candidate, GeoPoint, PlaceMention, ResolvedLocation
 logger = logging.getLogger(__name__)
 
 BOUNDARY_AMBIGUITY_M = 30.0
-SPECIFICITY = {"address": 0, "landmark": 1, "metro_station": 1, "lake": 1, "community": 2, "road": 3, "street": 4}
+SPECIFICITY = {
+    "address": 0,
+    "landmark": 1,
+    "metro_station": 1,
+    "lake": 1,
+    "community": 2,
+    "road": 3,
+    "street": 4,
+}
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,11 @@ def _grid_community(grid: str, data: GeoData) -> str:
     return data.index.record(grid).community
 
 
+def _grid_of(point: GeoPoint, data: GeoData) -> str | None:
+    rec = data.index.grid_at(point.lat, point.lng)
+    return rec.grid if rec else None
+
+
 def merge(a: Option, b: Option, data: GeoData) -> Option | None:
     """The option both `a` and `b` allow, or None when they contradict each other."""
     if a.street != b.street or (a.community and b.community and a.community != b.community):
@@ -51,9 +64,10 @@ def merge(a: Option, b: Option, data: GeoData) -> Option | None:
         return None
     if grids and not community and len({_grid_community(g, data) for g in grids}) == 1:
         community = _grid_community(next(iter(grids)), data)
-    point = next((p for p in (a.point, b.point) if p and (grids is None or data.index.locate_point(p.lat, p.lng)
-                                                         and data.index.locate_point(p.lat, p.lng).grid in grids)), None)
-    return Option(a.street, community, grids, point, a.label if a.label == b.label else f"{a.label} + {b.label}")
+    point = next((p for p in (a.point, b.point) if p and (grids is None or _grid_of(p, data) in grids)), None)
+    return Option(
+        a.street, community, grids, point, a.label if a.label == b.label else f"{a.label} + {b.label}"
+    )
 
 
 def find_range(road: str, number: int, data: GeoData) -> tuple[AddressRange | None, bool]:
@@ -69,7 +83,10 @@ def find_range(road: str, number: int, data: GeoData) -> tuple[AddressRange | No
 
 
 def _road_options(road: str, data: GeoData) -> list[Option]:
-    return [Option(s, None, data.road_grids(road, s) or None, None, f"{road}（{s}街道段）") for s in data.road_streets(road)]
+    return [
+        Option(s, None, data.road_grids(road, s) or None, None, f"{road}（{s}街道段）")
+        for s in data.road_streets(road)
+    ]
 
 
 def mention_options(m: PlaceMention, data: GeoData, notes: list[str]) -> list[Option]:
@@ -82,8 +99,10 @@ def mention_options(m: PlaceMention, data: GeoData, notes: list[str]) -> list[Op
         r, exact = find_range(m.value, m.number, data)
         if r is not None:
             if not exact:
-                notes.append(f"{m.value}{m.number}号 is beyond the known house numbers; nearest range "
-                             f"{r.from_no}-{r.to_no} ({r.side}) used")
+                notes.append(
+                    f"{m.value}{m.number}号 is beyond the known house numbers; nearest range "
+                    f"{r.from_no}-{r.to_no} ({r.side}) used"
+                )
             label = f"{m.value}{m.number}号" + (m.detail or "")
             return [Option(r.street, r.community, frozenset({r.grid}), GeoPoint(r.lat, r.lng), label)]
     if m.kind in ("road", "address") and ("road", m.value) in data.places:
@@ -92,8 +111,14 @@ def mention_options(m: PlaceMention, data: GeoData, notes: list[str]) -> list[Op
     if rec is not None:
         several = len(set(rec.streets) | {rec.street}) > 1
         label = f"{rec.name}（{rec.street}街道）" if several else rec.name
-        opts = [Option(rec.street, rec.community, frozenset({rec.grid}), GeoPoint(rec.lat, rec.lng), label)] if rec.grid else []
-        return opts + [Option(s, None, None, None, f"{rec.name}（{s}街道）") for s in rec.streets if s != rec.street]
+        opts = (
+            [Option(rec.street, rec.community, frozenset({rec.grid}), GeoPoint(rec.lat, rec.lng), label)]
+            if rec.grid
+            else []
+        )
+        return opts + [
+            Option(s, None, None, None, f"{rec.name}（{s}街道）") for s in rec.streets if s != rec.street
+        ]
     notes.append(f"place {m.text!r} ({m.kind}: {m.value}) is not in the gazetteer")
     return []
 
@@ -140,48 +165,92 @@ def _from_options(opts: list[Option], source: str, notes: list[str], data: GeoDa
         community = _grid_community(grid, data)
     point = opts[0].point if len(opts) == 1 else None
     precision = "grid" if grid else "community" if community else "street"
-    notes.append(f"resolved from text to {precision}: {streets[0]}" + (f" / {community}" if community else "")
-                 + (f" / {grid}" if grid else ""))
-    return ResolvedLocation(street=streets[0], community=community, grid=grid, point=point, source=source,
-                            precision=precision, explanation=tuple(notes))
+    notes.append(
+        f"resolved from text to {precision}: {streets[0]}"
+        + (f" / {community}" if community else "")
+        + (f" / {grid}" if grid else "")
+    )
+    return ResolvedLocation(
+        street=streets[0],
+        community=community,
+        grid=grid,
+        point=point,
+        source=source,
+        precision=precision,
+        explanation=tuple(notes),
+    )
 
 
 def _grid_candidate(grid: str, data: GeoData) -> Candidate:
     rec = data.index.record(grid)
     lat, lng = data.index.representative_point(grid)
-    return Candidate(f"{rec.community} {grid[-2:]}号网格（{rec.street}街道）", rec.street, rec.community, grid, GeoPoint(lat, lng))
+    return Candidate(
+        f"{rec.community} {grid[-2:]}号网格（{rec.street}街道）",
+        rec.street,
+        rec.community,
+        grid,
+        GeoPoint(lat, lng),
+    )
 
 
-def _resolve_point(point: GeoPoint, source: str, places: Sequence[PlaceMention], data: GeoData,
-                   notes: list[str]) -> ResolvedLocation | None:
+def _resolve_point(
+    point: GeoPoint, source: str, places: Sequence[PlaceMention], data: GeoData, notes: list[str]
+) -> ResolvedLocation | None:
     hit = data.index.locate_point(point.lat, point.lng)
     if hit is None:
         notes.append(f"{source} point ({point.lat:.6f}, {point.lng:.6f}) is outside 越秀区")
         return None
-    notes.append(f"{source} point in grid {hit.grid} ({hit.community}, {hit.street}), "
-                 f"{hit.distance_to_boundary_m:.0f} m from its border")
-    base = ResolvedLocation(street=hit.street, community=hit.community, grid=hit.grid, point=point, source=source,
-                            precision="grid")
+    notes.append(
+        f"{source} point in grid {hit.grid} ({hit.community}, {hit.street}), "
+        f"{hit.distance_to_boundary_m:.0f} m from its border"
+    )
+    base = ResolvedLocation(
+        street=hit.street,
+        community=hit.community,
+        grid=hit.grid,
+        point=point,
+        source=source,
+        precision="grid",
+    )
     near = [rec.grid for rec, _ in data.index.grids_within(point.lat, point.lng, BOUNDARY_AMBIGUITY_M)]
     if len(near) <= 1:
         return replace(base, explanation=tuple(notes))
     near = [hit.grid] + [g for g in near if g != hit.grid]
     text_opts = _resolve_text(places, data, notes) if places else None
     if text_opts:
-        fitting = [g for g in near if any(merge(o, Option(data.index.record(g).street, None, frozenset({g}), None, g), data)
-                                          for o in text_opts)]
+        fitting = [
+            g
+            for g in near
+            if any(
+                merge(o, Option(data.index.record(g).street, None, frozenset({g}), None, g), data)
+                for o in text_opts
+            )
+        ]
         if len(fitting) == 1:
             rec = data.index.record(fitting[0])
-            notes.append(f"within {BOUNDARY_AMBIGUITY_M:.0f} m of {len(near) - 1} other grid(s); the text settles it: {fitting[0]}")
-            return ResolvedLocation(street=rec.street, community=rec.community, grid=rec.grid, point=point, source=source,
-                                    precision="grid", explanation=tuple(notes))
+            notes.append(
+                f"within {BOUNDARY_AMBIGUITY_M:.0f} m of {len(near) - 1} other grid(s); the text settles it: {fitting[0]}"
+            )
+            return ResolvedLocation(
+                street=rec.street,
+                community=rec.community,
+                grid=rec.grid,
+                point=point,
+                source=source,
+                precision="grid",
+                explanation=tuple(notes),
+            )
         near = fitting or near
     notes.append(f"within {BOUNDARY_AMBIGUITY_M:.0f} m of a grid border: candidates " + ", ".join(near))
     return replace(base, candidates=tuple(_grid_candidate(g, data) for g in near), explanation=tuple(notes))
 
 
-def locate(places: Sequence[PlaceMention], point: GeoPoint | None, point_source: str | None,
-           data: GeoData | None = None) -> ResolvedLocation:
+def locate(
+    places: Sequence[PlaceMention],
+    point: GeoPoint | None,
+    point_source: str | None,
+    data: GeoData | None = None,
+) -> ResolvedLocation:
     """Resolve where a case lies from a GPS/EXIF point and/or the places named in the text.
 
     Args:

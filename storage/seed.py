@@ -29,8 +29,14 @@ logger = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GEO_DIR = REPO_ROOT / "routing" / "data"
 # roster.csv role → storage Role value (night duty workers are grid workers on the night shift)
-ROLE_MAP = {"grid_worker": "grid_worker", "night_duty": "grid_worker", "community_staff": "community",
-            "street_staff": "street", "department_staff": "department", "command_centre": "command_centre"}
+ROLE_MAP = {
+    "grid_worker": "grid_worker",
+    "night_duty": "grid_worker",
+    "community_staff": "community",
+    "street_staff": "street",
+    "department_staff": "department",
+    "command_centre": "command_centre",
+}
 GEOMETRY_COLUMNS = ("geojson", "polygon", "geometry", "polygon_geojson")  # filled when the model has one
 BATCH = 1000
 
@@ -47,14 +53,14 @@ def _features(path: Path) -> list[dict[str, Any]]:
         return list(json.load(fh)["features"])
 
 
-def _with_geometry(model: type, row: dict[str, Any], geometry: dict[str, Any]) -> dict[str, Any]:
+def _with_geometry(model: Any, row: dict[str, Any], geometry: dict[str, Any]) -> dict[str, Any]:
     for column in GEOMETRY_COLUMNS:
         if column in model.__table__.columns:
             row[column] = json.dumps(geometry, ensure_ascii=False, separators=(",", ":"))
     return row
 
 
-def _sync(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> int:
+def _sync(session: Session, model: Any, rows: Sequence[dict[str, Any]]) -> int:
     """Insert the rows whose primary key is new and update those whose values changed; returns the row count.
 
     Comparing first keeps a repeat run free of writes, and lets both backends take their fast
@@ -65,8 +71,10 @@ def _sync(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> int:
     table = model.__table__
     keys = [c.name for c in table.primary_key.columns]
     columns = list(rows[0])
-    existing = {tuple(r[:len(keys)]): tuple(r[len(keys):])
-                for r in session.execute(select(*[table.c[k] for k in keys], *[table.c[c] for c in columns]))}
+    existing = {
+        tuple(r[: len(keys)]): tuple(r[len(keys) :])
+        for r in session.execute(select(*[table.c[k] for k in keys], *[table.c[c] for c in columns]))
+    }
     new, changed = [], []
     for row in rows:
         current = existing.get(tuple(row[k] for k in keys))
@@ -75,46 +83,100 @@ def _sync(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> int:
         elif current != tuple(row[c] for c in columns):
             changed.append(row)
     for i in range(0, len(new), BATCH):
-        session.execute(table.insert(), new[i:i + BATCH])
+        session.execute(table.insert(), new[i : i + BATCH])
     if changed:
         where = and_(*[table.c[k] == bindparam(f"pk_{k}") for k in keys])
         values = {c: bindparam(c) for c in columns if c not in keys}
-        session.execute(table.update().where(where).values(values),
-                        [{**row, **{f"pk_{k}": row[k] for k in keys}} for row in changed])
-    logger.debug("%s: %d new, %d changed, %d unchanged", table.name, len(new), len(changed),
-                 len(rows) - len(new) - len(changed))
+        session.execute(
+            table.update().where(where).values(values),
+            [{**row, **{f"pk_{k}": row[k] for k in keys}} for row in changed],
+        )
+    logger.debug(
+        "%s: %d new, %d changed, %d unchanged",
+        table.name,
+        len(new),
+        len(changed),
+        len(rows) - len(new) - len(changed),
+    )
     return len(rows)
 
 
 def street_rows(geo_dir: Path) -> list[dict[str, Any]]:
-    return [_with_geometry(Street, {"code": f["properties"]["street_code"], "name": f["properties"]["street"],
-                                    "full_name": f["properties"]["name"]}, f["geometry"])
-            for f in _features(geo_dir / "streets.geojson")]
+    return [
+        _with_geometry(
+            Street,
+            {
+                "code": f["properties"]["street_code"],
+                "name": f["properties"]["street"],
+                "full_name": f["properties"]["name"],
+            },
+            f["geometry"],
+        )
+        for f in _features(geo_dir / "streets.geojson")
+    ]
 
 
 def community_rows(geo_dir: Path) -> list[dict[str, Any]]:
-    return [_with_geometry(Community, {"code": f["properties"]["community_code"], "name": f["properties"]["community"],
-                                       "street_code": f["properties"]["street_code"]}, f["geometry"])
-            for f in _features(geo_dir / "communities.geojson")]
+    return [
+        _with_geometry(
+            Community,
+            {
+                "code": f["properties"]["community_code"],
+                "name": f["properties"]["community"],
+                "street_code": f["properties"]["street_code"],
+            },
+            f["geometry"],
+        )
+        for f in _features(geo_dir / "communities.geojson")
+    ]
 
 
 def grid_rows(geo_dir: Path) -> list[dict[str, Any]]:
-    return [_with_geometry(Grid, {"id": p["grid"], "community_code": p["community_code"], "street_code": p["street_code"],
-                                  "number": int(p["grid"].rsplit("-", 1)[1])}, f["geometry"])
-            for f in _features(geo_dir / "grids.geojson") for p in [f["properties"]]]
+    return [
+        _with_geometry(
+            Grid,
+            {
+                "id": p["grid"],
+                "community_code": p["community_code"],
+                "street_code": p["street_code"],
+                "number": int(p["grid"].rsplit("-", 1)[1]),
+            },
+            f["geometry"],
+        )
+        for f in _features(geo_dir / "grids.geojson")
+        for p in [f["properties"]]
+    ]
 
 
-def department_rows(path: Path, street_codes: Sequence[str], street_names: dict[str, str]) -> list[dict[str, Any]]:
+def department_rows(
+    path: Path, street_codes: Sequence[str], street_names: dict[str, str]
+) -> list[dict[str, Any]]:
     """The district departments once, the street-scoped ones (JDB, JDZF) once per street."""
     with path.open(encoding="utf-8") as fh:
         departments = yaml.safe_load(fh)["departments"]
     rows = []
     for d in departments:
         if d["scope"] == "street":
-            rows += [{"key": Department.key_for(d["code"], s), "code": d["code"], "name": f"{street_names[s]}街道{d['name'].removeprefix('街道')}",
-                      "scope": "street", "street_code": s} for s in street_codes]
+            rows += [
+                {
+                    "key": Department.key_for(d["code"], s),
+                    "code": d["code"],
+                    "name": f"{street_names[s]}街道{d['name'].removeprefix('街道')}",
+                    "scope": "street",
+                    "street_code": s,
+                }
+                for s in street_codes
+            ]
         else:
-            rows.append({"key": d["code"], "code": d["code"], "name": d["name"], "scope": "district", "street_code": None})
+            rows.append(
+                {
+                    "key": d["code"],
+                    "code": d["code"],
+                    "name": d["name"],
+                    "scope": "district",
+                    "street_code": None,
+                }
+            )
     return rows
 
 
@@ -124,17 +186,37 @@ def roster_people_and_shifts(geo_dir: Path) -> tuple[list[dict[str, Any]], list[
     with (geo_dir / "roster.csv").open(encoding="utf-8", newline="") as fh:
         for r in csv.DictReader(fh):
             grid = r["scope"] if r["scope_type"] == "grid" else None
-            community = grid.rsplit("-", 1)[0] if grid else r["scope"] if r["scope_type"] == "community" else None
+            community = (
+                grid.rsplit("-", 1)[0] if grid else r["scope"] if r["scope_type"] == "community" else None
+            )
             department = r["department"] or None
             if department and r["scope_type"] == "street":
                 department = Department.key_for(department, r["street_code"])
-            people.append({"id": r["person_id"], "name": r["name"], "phone": r["phone"], "role": ROLE_MAP[r["role"]],
-                           "street_code": r["street_code"] or None, "community_code": community, "grid_id": grid,
-                           "department_key": department, "active": True})
+            people.append(
+                {
+                    "id": r["person_id"],
+                    "name": r["name"],
+                    "phone": r["phone"],
+                    "role": ROLE_MAP[r["role"]],
+                    "street_code": r["street_code"] or None,
+                    "community_code": community,
+                    "grid_id": grid,
+                    "department_key": department,
+                    "active": True,
+                }
+            )
             if r["role"] in ("grid_worker", "night_duty"):
-                shifts.append({"person_id": r["person_id"], "shift": r["shift"], "grid_id": grid,
-                               "community_code": None if grid else community, "starts": _clock(r["start"]),
-                               "ends": _clock(r["end"]), "weekdays": "1234567"})
+                shifts.append(
+                    {
+                        "person_id": r["person_id"],
+                        "shift": r["shift"],
+                        "grid_id": grid,
+                        "community_code": None if grid else community,
+                        "starts": _clock(r["start"]),
+                        "ends": _clock(r["end"]),
+                        "weekdays": "1234567",
+                    }
+                )
     return people, shifts
 
 
@@ -145,21 +227,29 @@ def _clock(text: str) -> time:
 
 def _sync_shifts(session: Session, shifts: list[dict[str, Any]]) -> int:
     """Insert missing shifts and update changed times; matched on (person, shift, grid, community)."""
-    existing = {(s.person_id, s.shift, s.grid_id, s.community_code): s
-                for s in session.execute(select(DutyShift)).scalars()}
+    existing = {
+        (s.person_id, s.shift, s.grid_id, s.community_code): s
+        for s in session.execute(select(DutyShift)).scalars()
+    }
     new = []
     for row in shifts:
         current = existing.get((row["person_id"], row["shift"], row["grid_id"], row["community_code"]))
         if current is None:
             new.append(row)
-        elif (current.starts, current.ends, current.weekdays) != (row["starts"], row["ends"], row["weekdays"]):
+        elif (current.starts, current.ends, current.weekdays) != (
+            row["starts"],
+            row["ends"],
+            row["weekdays"],
+        ):
             current.starts, current.ends, current.weekdays = row["starts"], row["ends"], row["weekdays"]
     if new:
         session.execute(DutyShift.__table__.insert(), new)
     return len(shifts)
 
 
-def seed_all(session: Session, geo_dir: Path = GEO_DIR, departments_yml: Path | None = None) -> dict[str, int]:
+def seed_all(
+    session: Session, geo_dir: Path = GEO_DIR, departments_yml: Path | None = None
+) -> dict[str, int]:
     """Upsert the whole organisation inside the caller's transaction (the caller commits).
 
     Args:
@@ -176,8 +266,9 @@ def seed_all(session: Session, geo_dir: Path = GEO_DIR, departments_yml: Path | 
     counts["communities"] = _sync(session, Community, community_rows(geo_dir))
     counts["grids"] = _sync(session, Grid, grid_rows(geo_dir))
     names = {s["code"]: s["name"] for s in streets}
-    counts["departments"] = _sync(session, Department,
-                                    department_rows(departments_yml or departments_path(), sorted(names), names))
+    counts["departments"] = _sync(
+        session, Department, department_rows(departments_yml or departments_path(), sorted(names), names)
+    )
     counts["people"] = _sync(session, Person, people)
     counts["duty_shifts"] = _sync_shifts(session, shifts)
     session.flush()

@@ -15,10 +15,12 @@ from __future__ import annotations
 import logging
 import re
 from functools import lru_cache
+from typing import Any, cast
 
 import cn2an
 import spacy
 from spacy.language import Language
+from spacy.pipeline import EntityRuler
 
 from routing.lexicon import LexiconEntry, load_lexicon
 from routing.types import PlaceMention
@@ -29,7 +31,9 @@ JIEBA_FREQUENCY = 20000  # same weight as the NLU user dictionary: keeps a place
 FALLBACK_MIN_LEN = 3  # the character-level pass skips 2-character names: too many false hits
 _NUM = r"(\d+|[零〇一二两三四五六七八九十百千]+)"
 _HOUSE_NUMBER = re.compile(rf"^\s*{_NUM}\s*号(?![楼院线])(之[一二三四五六七八九十\d]+|[-—]\d+)?")
-_BUILDING = re.compile(rf"{_NUM}\s*(号楼|栋|幢|座)(?:\s*{_NUM}\s*单元)?(?:\s*{_NUM}\s*(?:室|房|号房))?|{_NUM}\s*单元")
+_BUILDING = re.compile(
+    rf"{_NUM}\s*(号楼|栋|幢|座)(?:\s*{_NUM}\s*单元)?(?:\s*{_NUM}\s*(?:室|房|号房))?|{_NUM}\s*单元"
+)
 _VICINITY = re.compile(r"^(那边|这边|那里|这里|那儿|附近|一带|周边|周围|旁边|对面|门口|路口|嗰边|呢度|嗰度)")
 
 
@@ -49,11 +53,13 @@ def _pipeline() -> Language:
     """The blank zh pipeline with jieba (place words added) and the generated EntityRuler."""
     lexicon = load_lexicon()
     nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
-    jieba = nlp.tokenizer.jieba_seg
+    jieba = cast(Any, nlp.tokenizer).jieba_seg  # the jieba module the zh tokenizer segments with
     for surface in lexicon:
         jieba.add_word(surface, freq=JIEBA_FREQUENCY)
-    ruler = nlp.add_pipe("entity_ruler", config={"validate": False})
-    ruler.add_patterns([{"label": e.kind, "pattern": surface, "id": surface} for surface, e in sorted(lexicon.items())])
+    ruler = cast(EntityRuler, nlp.add_pipe("entity_ruler", config={"validate": False}))
+    ruler.add_patterns(
+        [{"label": e.kind, "pattern": surface, "id": surface} for surface, e in sorted(lexicon.items())]
+    )
     return nlp
 
 
@@ -72,7 +78,9 @@ def _lexicon_spans(text: str) -> list[tuple[int, int, LexiconEntry]]:
     """(start, end, entry) of every lexicon name: EntityRuler first, then the character-level pass."""
     lexicon = load_lexicon()
     doc = _pipeline()(text)
-    spans = [(ent.start_char, ent.end_char, lexicon[ent.ent_id_]) for ent in doc.ents if ent.ent_id_ in lexicon]
+    spans = [
+        (ent.start_char, ent.end_char, lexicon[ent.ent_id_]) for ent in doc.ents if ent.ent_id_ in lexicon
+    ]
     taken = [(s, e) for s, e, _ in spans]
     for m in _fallback_regex().finditer(text):
         if all(m.end() <= s or m.start() >= e for s, e in taken):
@@ -87,8 +95,15 @@ def _place_mention(text: str, start: int, end: int, entry: LexiconEntry) -> Plac
         m = _HOUSE_NUMBER.match(rest)
         number = _to_int(m.group(1)) if m else None
         if m and number is not None:
-            return PlaceMention("address", text[start:end + m.end()], entry.value, start, end + m.end(), number,
-                                m.group(2) or None)
+            return PlaceMention(
+                "address",
+                text[start : end + m.end()],
+                entry.value,
+                start,
+                end + m.end(),
+                number,
+                m.group(2) or None,
+            )
     vicinity = _VICINITY.match(rest)
     stop = end + (vicinity.end() if vicinity else 0)
     return PlaceMention(entry.kind, text[start:stop], entry.value, start, stop)
@@ -101,11 +116,21 @@ def _buildings(text: str, taken: list[tuple[int, int]]) -> list[PlaceMention]:
             continue
         if m.group(2):
             number, unit = _to_int(m.group(1)), _to_int(m.group(3))
-            value = f"{number}号楼" + (f"{unit}单元" if unit is not None else "") + (f"{m.group(4)}室" if m.group(4) else "")
-            out.append(PlaceMention("building", m.group(), value, m.start(), m.end(), number, f"{unit}单元" if unit else None))
+            value = (
+                f"{number}号楼"
+                + (f"{unit}单元" if unit is not None else "")
+                + (f"{m.group(4)}室" if m.group(4) else "")
+            )
+            out.append(
+                PlaceMention(
+                    "building", m.group(), value, m.start(), m.end(), number, f"{unit}单元" if unit else None
+                )
+            )
         else:
             unit = _to_int(m.group(5))
-            out.append(PlaceMention("building", m.group(), f"{unit}单元", m.start(), m.end(), None, f"{unit}单元"))
+            out.append(
+                PlaceMention("building", m.group(), f"{unit}单元", m.start(), m.end(), None, f"{unit}单元")
+            )
     return out
 
 

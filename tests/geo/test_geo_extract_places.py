@@ -13,8 +13,10 @@ CASES = [
     ("中山五路123号3号楼2单元漏水好严重", [("address", "中山五路", 123), ("building", "3号楼2单元", 3)]),
     ("北京路步行街有人打交，快啲派人嚟", [("landmark", "北京路商业步行街", None)]),
     ("火车站附近好多黑车兜客", [("metro_station", "广州火车站", None)]),
-    ("洪桥街道三眼井社区5栋楼下堆满垃圾", [("street", "洪桥", None), ("community", "三眼井社区", None),
-                                       ("building", "5号楼", 5)]),
+    (
+        "洪桥街道三眼井社区5栋楼下堆满垃圾",
+        [("street", "洪桥", None), ("community", "三眼井社区", None), ("building", "5号楼", 5)],
+    ),
     ("东风东路同农林下路路口红绿灯坏咗", [("road", "东风东路", None), ("road", "农林下路", None)]),
     ("东湖站C出口有个井盖冇咗好危险", [("metro_station", "东湖", None)]),
     ("越秀公园门口成日有人派传单", [("landmark", "越秀公园", None)]),
@@ -59,8 +61,15 @@ def test_extract_places(text: str, expected: list[tuple[str, str, int | None]]) 
 def test_mentions_carry_offsets_text_and_detail() -> None:
     text = "起义路100号之一门口"
     (m,) = extract_places(text)
-    assert (m.kind, m.text, m.start, m.end, m.number, m.detail) == ("address", "起义路100号之一", 0, 9, 100, "之一")
-    assert text[m.start:m.end] == m.text
+    assert (m.kind, m.text, m.start, m.end, m.number, m.detail) == (
+        "address",
+        "起义路100号之一",
+        0,
+        9,
+        100,
+        "之一",
+    )
+    assert text[m.start : m.end] == m.text
     (v,) = extract_places("喺三眼井那边")
     assert (v.text, v.value, v.start) == ("三眼井那边", "三眼井社区", 1)
 

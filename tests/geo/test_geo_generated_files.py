@@ -14,8 +14,15 @@ from routing.build_geo import build_all, shared_data_dir
 from routing.geo import GridIndex
 
 DATA = Path(__file__).resolve().parents[2] / "routing" / "data"
-GENERATED = ("streets.geojson", "communities.geojson", "grids.geojson", "addresses.csv", "places.csv", "roster.csv",
-             "ATTRIBUTION.md")
+GENERATED = (
+    "streets.geojson",
+    "communities.geojson",
+    "grids.geojson",
+    "addresses.csv",
+    "places.csv",
+    "roster.csv",
+    "ATTRIBUTION.md",
+)
 
 
 def _rows(name: str) -> list[dict[str, str]]:
@@ -80,7 +87,7 @@ def test_address_ranges_cover_every_road_without_overlaps() -> None:
         by_side[(r["road"], r["side"])].append((lo, hi))
     for key, spans in by_side.items():
         spans.sort()
-        assert all(a[1] < b[0] for a, b in zip(spans, spans[1:])), key
+        assert all(a[1] < b[0] for a, b in zip(spans, spans[1:], strict=True)), key
 
 
 def test_a_road_crossing_several_streets_has_ranges_per_street() -> None:
@@ -89,8 +96,11 @@ def test_a_road_crossing_several_streets_has_ranges_per_street() -> None:
     assert len(streets) >= 3
     # numbers grow along the road: the street changes only a few times along each side
     for side in ("odd", "even"):
-        seq = [r["street"] for r in sorted((r for r in ranges if r["side"] == side), key=lambda r: int(r["from_no"]))]
-        changes = sum(a != b for a, b in zip(seq, seq[1:]))
+        seq = [
+            r["street"]
+            for r in sorted((r for r in ranges if r["side"] == side), key=lambda r: int(r["from_no"]))
+        ]
+        changes = sum(a != b for a, b in zip(seq, seq[1:], strict=True))
         assert changes <= 2 * len(streets), (side, seq)
 
 
@@ -108,14 +118,18 @@ def test_roster_has_every_worker_and_office() -> None:
     grids = {p["grid"] for p in _rows("places.csv")} | {r["grid"] for r in _rows("addresses.csv")}
     day = {r["scope"] for r in roster if r["role"] == "grid_worker"}
     assert len(day) == 1893 and grids <= day
-    assert all(r["person_id"] == f"GW-{r['scope']}" and (r["start"], r["end"]) == ("08:00", "20:00")
-               for r in roster if r["role"] == "grid_worker")
+    assert all(
+        r["person_id"] == f"GW-{r['scope']}" and (r["start"], r["end"]) == ("08:00", "20:00")
+        for r in roster
+        if r["role"] == "grid_worker"
+    )
     night = [r for r in roster if r["role"] == "night_duty"]
     assert len(night) == 222 and all((r["start"], r["end"]) == ("20:00", "08:00") for r in night)
     assert sum(r["role"] == "community_staff" for r in roster) == 222
     assert sum(r["role"] == "street_staff" for r in roster) == 18
     assert {r["person_id"] for r in roster if r["person_id"].startswith("DP-JDB-")} == {
-        f"DP-JDB-{code}" for code in {r["street_code"] for r in roster if r["role"] == "street_staff"}}
+        f"DP-JDB-{code}" for code in {r["street_code"] for r in roster if r["role"] == "street_staff"}
+    }
     assert sum(r["role"] == "department_staff" for r in roster) == 42 + 2 * 18
     assert any(r["person_id"] == "CC-01" for r in roster)
     assert all(re.fullmatch(r"1380000\d{4}", r["phone"]) for r in roster)

@@ -93,14 +93,21 @@ def test_text_settles_a_border_ambiguity(data: GeoData) -> None:
     loc = locate((), GeoPoint(lat, lng), "gps", data)
     assert loc.ambiguous and len(loc.candidates) == 2
     other = loc.candidates[1]
-    settled = locate((PlaceMention("community", other.community, other.community),), GeoPoint(lat, lng), "gps", data)
+    settled = locate(
+        (PlaceMention("community", other.community, other.community),), GeoPoint(lat, lng), "gps", data
+    )
     assert not settled.ambiguous and (settled.community, settled.grid) == (other.community, other.grid)
     assert any("the text settles it" in e for e in settled.explanation)
 
 
 def test_point_outside_the_district_falls_back_to_text(data: GeoData) -> None:
     loc = locate((PlaceMention("community", "三眼井", "三眼井社区"),), GeoPoint(23.13, 113.40), "gps", data)
-    assert (loc.street, loc.community, loc.precision, loc.source) == ("洪桥", "三眼井社区", "community", "text")
+    assert (loc.street, loc.community, loc.precision, loc.source) == (
+        "洪桥",
+        "三眼井社区",
+        "community",
+        "text",
+    )
     assert "outside" in loc.explanation[0]
     assert locate((), GeoPoint(23.13, 113.40), "gps", data).precision == "none"
 
@@ -138,8 +145,12 @@ def test_street_mention_disambiguates_a_road(data: GeoData) -> None:
 
 def test_two_crossing_roads_narrow_to_their_junction(data: GeoData) -> None:
     one = locate((PlaceMention("road", "东风东路", "东风东路"),), None, None, data)
-    both = locate((PlaceMention("road", "东风东路", "东风东路"), PlaceMention("road", "农林下路", "农林下路", 5, 9)),
-                  None, None, data)
+    both = locate(
+        (PlaceMention("road", "东风东路", "东风东路"), PlaceMention("road", "农林下路", "农林下路", 5, 9)),
+        None,
+        None,
+        data,
+    )
     assert len(both.candidates) < len(one.candidates)
     assert {both.street} | {c.street for c in both.candidates} <= set(data.road_streets("农林下路")) | {None}
 
@@ -153,8 +164,9 @@ def test_two_crossing_roads_narrow_to_their_junction(data: GeoData) -> None:
         (PlaceMention("lake", "麓湖", "麓湖"), "登峰", None, "grid"),
     ],
 )
-def test_single_mentions(data: GeoData, mention: PlaceMention, street: str, community: str | None,
-                         precision: str) -> None:
+def test_single_mentions(
+    data: GeoData, mention: PlaceMention, street: str, community: str | None, precision: str
+) -> None:
     loc = locate((mention,), None, None, data)
     assert (loc.street, loc.precision, loc.source) == (street, precision, "text")
     if community:
@@ -169,15 +181,23 @@ def test_landmark_in_several_streets_is_ambiguous(data: GeoData) -> None:
 
 
 def test_building_is_kept_in_the_explanation_only(data: GeoData) -> None:
-    places = (PlaceMention("community", "三眼井社区", "三眼井社区"), PlaceMention("building", "3号楼2单元", "3号楼2单元", 5, 11, 3, "2单元"))
+    places = (
+        PlaceMention("community", "三眼井社区", "三眼井社区"),
+        PlaceMention("building", "3号楼2单元", "3号楼2单元", 5, 11, 3, "2单元"),
+    )
     loc = locate(places, None, None, data)
     assert loc.precision == "community" and any("3号楼2单元" in e for e in loc.explanation)
 
 
 def test_conflicting_mentions_keep_the_most_specific(data: GeoData) -> None:
-    places = (PlaceMention("community", "三眼井社区", "三眼井社区"), PlaceMention("street", "矿泉街", "矿泉", 6, 9))
+    places = (
+        PlaceMention("community", "三眼井社区", "三眼井社区"),
+        PlaceMention("street", "矿泉街", "矿泉", 6, 9),
+    )
     loc = locate(places, None, None, data)
-    assert (loc.street, loc.community) == ("洪桥", "三眼井社区") and any("does not fit" in e for e in loc.explanation)
+    assert (loc.street, loc.community) == ("洪桥", "三眼井社区") and any(
+        "does not fit" in e for e in loc.explanation
+    )
 
 
 def test_unknown_place_and_no_place(data: GeoData) -> None:
@@ -206,7 +226,7 @@ def test_bucketed_lookup_agrees_with_the_exact_strtree_query(data: GeoData) -> N
     rng = np.random.default_rng(11)
     xs, ys = rng.uniform(minx - 200, maxx + 200, 6000), rng.uniform(miny - 200, maxy + 200, 6000)
     outside = inside = 0
-    for x, y in zip(xs.tolist(), ys.tolist()):
+    for x, y in zip(xs.tolist(), ys.tolist(), strict=True):
         p = shapely.Point(x, y)
         hits = index.tree.query(p, predicate="intersects")
         if len(hits) == 0 and len(index.tree.query(p, predicate="dwithin", distance=1.0)) > 0:

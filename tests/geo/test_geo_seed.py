@@ -13,9 +13,18 @@ EXPECTED = {"streets": 18, "communities": 222, "grids": 1893, "departments": 42 
 
 
 def _table_counts(session: Session) -> dict[str, int]:
-    models = {"streets": Street, "communities": Community, "grids": Grid, "departments": Department,
-              "people": Person, "duty_shifts": DutyShift}
-    return {name: session.execute(select(func.count()).select_from(model)).scalar_one() for name, model in models.items()}
+    models = {
+        "streets": Street,
+        "communities": Community,
+        "grids": Grid,
+        "departments": Department,
+        "people": Person,
+        "duty_shifts": DutyShift,
+    }
+    return {
+        name: session.execute(select(func.count()).select_from(model)).scalar_one()
+        for name, model in models.items()
+    }
 
 
 def test_seed_twice_changes_nothing(engine: Engine) -> None:
@@ -55,16 +64,29 @@ def test_seeded_rows_use_the_natural_keys(engine: Engine) -> None:
         grid = session.get(Grid, "440104001007-01")
         assert (grid.community_code, grid.street_code, grid.number) == ("440104001007", "440104001", 1)
         jdb = session.get(Department, "JDB-440104001")
-        assert (jdb.code, jdb.scope, jdb.street_code, jdb.name) == ("JDB", "street", "440104001", "洪桥街道办事处")
+        assert (jdb.code, jdb.scope, jdb.street_code, jdb.name) == (
+            "JDB",
+            "street",
+            "440104001",
+            "洪桥街道办事处",
+        )
         assert session.get(Department, "DZZX").scope == "district"
         worker = session.get(Person, "GW-440104001007-01")
-        assert (worker.role, worker.grid_id, worker.community_code) == ("grid_worker", "440104001007-01", "440104001007")
+        assert (worker.role, worker.grid_id, worker.community_code) == (
+            "grid_worker",
+            "440104001007-01",
+            "440104001007",
+        )
         night = session.get(Person, "NW-440104001007")
         assert (night.role, night.grid_id, night.community_code) == ("grid_worker", None, "440104001007")
         assert session.get(Person, "DP-JDZF-440104001").department_key == "JDZF-440104001"
         assert session.get(Person, "CC-01").department_key == "DZZX"
-        shifts = session.execute(select(DutyShift).where(DutyShift.person_id == "NW-440104001007")).scalars().all()
-        assert [(s.shift, s.community_code, s.starts.hour, s.ends.hour) for s in shifts] == [("night", "440104001007", 20, 8)]
+        shifts = (
+            session.execute(select(DutyShift).where(DutyShift.person_id == "NW-440104001007")).scalars().all()
+        )
+        assert [(s.shift, s.community_code, s.starts.hour, s.ends.hour) for s in shifts] == [
+            ("night", "440104001007", 20, 8)
+        ]
 
 
 def test_seed_repairs_a_changed_row(engine: Engine) -> None:
@@ -72,11 +94,15 @@ def test_seed_repairs_a_changed_row(engine: Engine) -> None:
         seed_all(session)
     with Session(engine, future=True) as session, session.begin():
         session.get(Person, "CC-01").phone = "000"
-        shift = session.execute(select(DutyShift).where(DutyShift.person_id == "GW-440104001007-01")).scalar_one()
+        shift = session.execute(
+            select(DutyShift).where(DutyShift.person_id == "GW-440104001007-01")
+        ).scalar_one()
         shift.ends = shift.starts
     with Session(engine, future=True) as session, session.begin():
         seed_all(session)
     with Session(engine, future=True) as session:
         assert session.get(Person, "CC-01").phone.startswith("1380000")
-        shift = session.execute(select(DutyShift).where(DutyShift.person_id == "GW-440104001007-01")).scalar_one()
+        shift = session.execute(
+            select(DutyShift).where(DutyShift.person_id == "GW-440104001007-01")
+        ).scalar_one()
         assert (shift.starts.hour, shift.ends.hour) == (8, 20)

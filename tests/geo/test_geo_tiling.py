@@ -86,7 +86,7 @@ def test_grids_per_street_follow_street_area(streets, grids) -> None:
     counts = Counter(p["street_code"] for p, _ in grids)
     expected = allocate(1893, areas)
     assert [counts[p["street_code"]] for p, _ in streets] == expected
-    for (p, g), n in zip(streets, expected):
+    for (_, g), n in zip(streets, expected, strict=True):
         assert abs(n - 1893 * _m2(g) / sum(areas)) < 1.0
 
 
@@ -98,7 +98,9 @@ def test_allocate_is_exact_and_respects_minimum() -> None:
         allocate(2, [1, 1, 1], minimum=1)
 
 
-def test_each_grid_lies_in_its_community_and_each_community_in_its_street(streets, communities, grids) -> None:
+def test_each_grid_lies_in_its_community_and_each_community_in_its_street(
+    streets, communities, grids
+) -> None:
     comm = {p["community_code"]: g for p, g in communities}
     street = {p["street_code"]: g for p, g in streets}
     for p, g in grids:
@@ -112,7 +114,7 @@ def test_each_grid_lies_in_its_community_and_each_community_in_its_street(street
 def _overlaps(geoms: list[shapely.Geometry]) -> list[shapely.Geometry]:
     tree = shapely.STRtree(geoms)
     a, b = tree.query(geoms, predicate="intersects")
-    return [shapely.intersection(geoms[i], geoms[j]) for i, j in zip(a, b) if i < j]
+    return [shapely.intersection(geoms[i], geoms[j]) for i, j in zip(a, b, strict=True) if i < j]
 
 
 def test_grids_tile_the_district_without_overlaps(grids, district) -> None:
