@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from storage.errors import NotificationFailed, StorageInputError
 from storage.models import ChatBinding, ConsoleMessage, OutboxMessage, Resident
+from storage.templates import render
 from storage.timeutil import require_aware, utcnow
 
 logger = logging.getLogger(__name__)
@@ -262,6 +263,13 @@ def resume_parked(session: Session, now: datetime, ids: Sequence[int] | None = N
     return int(result.rowcount or 0)
 
 
+def _text_for(message: OutgoingMessage) -> str | None:
+    try:
+        return render(message.template, message.params)
+    except KeyError:  # a template without a default text: the console shows key and params instead
+        return None
+
+
 class LocalConsoleSender:
     """Local mode's sender: records each message in `console_messages` for the web console to show.
 
@@ -280,7 +288,7 @@ class LocalConsoleSender:
             "recipient_kind": message.recipient_kind,
             "recipient_id": message.recipient_id,
             "template": message.template,
-            "payload": {"address": message.address, "params": message.params},
+            "payload": {"address": message.address, "params": message.params, "text": _text_for(message)},
             "delivered_at": utcnow(),
         }
         with self._session_factory() as session, session.begin():

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import storage.lifecycle as lifecycle
-from storage.cases import apply_event, derive_state
+from storage.cases import apply_event, case_events, derive_state
 from storage.errors import GridSecretaryError, InvalidTransition
 from storage.lifecycle import (
     OPEN_STATES,
@@ -24,7 +26,7 @@ from storage.lifecycle import (
     allowed_events,
     fold_states,
 )
-from storage.models import AppendOnlyViolation, CaseEventRecord
+from storage.models import AppendOnlyViolation, Case, CaseEventRecord
 from storage.timeutil import utcnow
 from tests.storage.conftest import Org, new_case
 
@@ -176,3 +178,44 @@ def test_event_rows_are_append_only(session: Session, org: Org) -> None:
     session.delete(session.get(CaseEventRecord, record.id))
     with pytest.raises(AppendOnlyViolation):
         session.flush()
+
+
+def test_two_people_acting_on_one_case_at_once_cannot_both_win(
+    session: Session, session_factory: Callable[[], Session], org: Org
+) -> None:
+    """Two workers press 响应 together: one event is recorded, the other gets InvalidTransition."""
+    with freeze_time(T0):
+        case_id = new_case(session, org, utcnow()).id
+        session.commit()
+    outcomes: list[str] = []
+    start = threading.Barrier(2)
+
+    def press() -> None:
+        start.wait()
+        try:
+            with session_factory() as db, db.begin():
+                apply_event(db, db.get(Case, case_id), CaseEvent.RESPOND, actor="w", now=T0)
+            outcomes.append("recorded")
+        except InvalidTransition:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=press) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["recorded", "refused"]
+    assert [e.event for e in case_events(session, case_id)] == ["report", "respond"]
+
+
+def test_nothing_outside_the_repository_assigns_a_case_state() -> None:
+    root = Path(lifecycle.__file__).resolve().parents[1]
+    offenders = []
+    for package in ("bot", "actions", "routing", "storage"):
+        for path in (root / package).rglob("*.py"):
+            if path.name == "cases.py" and path.parent.name == "storage":
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                if re.search(r"\bcase\.state\s*=[^=]", line):
+                    offenders.append(f"{path.relative_to(root)}:{number}")
+    assert offenders == []

@@ -229,6 +229,7 @@ def test_a_worker_that_dies_mid_send_is_covered_by_the_lease_and_the_idempotency
     assert [(m.idempotency_key, m.template, m.recipient_id) for m in shown] == [
         ("k-1", "task.new_case", "GW-1")
     ]
+    assert shown[0].payload["text"].startswith("【新任务】YX-20261130-0001")
 
 
 def test_two_delivery_workers_never_send_the_same_message(
