@@ -67,11 +67,10 @@ def record_arrival(session: Session, message_key: str, request_key: str, now: da
 
 def last_inbound_at(session: Session, openid: str) -> datetime | None:
     """When this resident last sent us anything (message or event), or None if not on record."""
-    prefix = f"{openid}:"
-    upper = f"{openid};"  # ';' sorts right after ':', so this is a prefix range the unique index serves
+    # A LIKE prefix with '_' and '%' escaped (openids contain '_'); a range on ':' would depend on collation.
     return session.execute(
         select(func.max(InboundDedupe.seen_at)).where(
-            InboundDedupe.channel == CHANNEL, InboundDedupe.key >= prefix, InboundDedupe.key < upper
+            InboundDedupe.channel == CHANNEL, InboundDedupe.key.startswith(f"{openid}:", autoescape=True)
         )
     ).scalar()
 
