@@ -103,7 +103,7 @@ def street_surfaces(short: str, official: str) -> list[tuple[str, str]]:
     ]
     if short not in AMBIGUOUS_STREET_SHORTS:
         out.append((short, "generated"))
-    return out
+    return [(form, level) for form, level in out if form != official or level == "name"]
 
 
 def community_surfaces(short: str, official: str, street_shorts: frozenset[str]) -> list[tuple[str, str]]:
