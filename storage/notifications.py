@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from storage.lifecycle import CaseEvent
 from storage.models import Case, CaseEventRecord, CaseSubscription, Person, Resident
 from storage.outbox import enqueue
-from storage.privacy import mask_text
+from storage.privacy import mask_phone, mask_text
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ def message_params(case: Case, record: CaseEventRecord) -> dict[str, Any]:
         "level": record.escalation_level,
         "stage": payload.get("stage"),
         "reason": mask_text(payload.get("reason") or "") or None,
+        "resident_contact": mask_phone(case.resident.phone) if case.resident is not None else "",
         "at": record.at.isoformat(),
     }
 

@@ -81,6 +81,8 @@ def test_messages_commit_or_roll_back_with_the_state_change(session: Session, or
     }
     worker_message = next(m for m in rows if m.recipient_kind == "person")
     assert worker_message.payload["address"] == "1001"  # the worker's bound Telegram chat
+    assert worker_message.payload["params"]["resident_contact"] == "139****5678"  # stored once, shown masked
+    assert "13912345678" not in str(worker_message.payload)
 
 
 def test_who_is_told_what_along_the_chain(session: Session, org: Org) -> None:
