@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from storage import clocks
 from storage.errors import StorageInputError
 from storage.lifecycle import CaseEvent, CaseState, advance, fold_states
-from storage.models import Case, CaseCounter, CaseEventRecord, CaseMedia, CaseSubscription, Rating
+from storage.models import Case, CaseCounter, CaseEventRecord, CaseMedia, CaseSubscription, Department, Rating
 from storage.notifications import enqueue_for_event
 from storage.timeutil import require_aware, shanghai_date
 
@@ -158,6 +158,10 @@ def _apply_side_data(
     if event is CaseEvent.RETURN and not str(payload.get("reason") or "").strip():
         raise StorageInputError("a department returning a case must give a reason")
     if event is CaseEvent.DISPATCH and payload.get("department_key"):
+        if session.get(Department, payload["department_key"]) is None:
+            raise StorageInputError(
+                f"no department with key {payload['department_key']!r} (e.g. HWZX, JDB-440104001)"
+            )
         case.department_key = payload["department_key"]
     if event is CaseEvent.MERGE_DUPLICATE:
         target = payload.get("duplicate_of")

@@ -128,6 +128,15 @@ def test_a_return_needs_a_reason_and_keeps_the_clock_running(session: Session, o
         apply_event(
             session, case, CaseEvent.RETURN, actor="HWZX", now=utcnow(), payload={"reason": "不归我们管"}
         )
+        with pytest.raises(StorageInputError, match="no department"):
+            apply_event(
+                session,
+                case,
+                CaseEvent.DISPATCH,
+                actor="DZZX",
+                now=utcnow(),
+                payload={"department_key": "JDB"},
+            )
         clock.tick(timedelta(minutes=10))
         apply_event(
             session, case, CaseEvent.DISPATCH, actor="DZZX", now=utcnow(), payload={"department_key": "SZWH"}
