@@ -279,3 +279,19 @@ def test_deliver_loop_drains_then_stops(session_factory: Callable[[], Session], 
         report = deliver_loop(session_factory, {"telegram": sender}, stop, limit=2, clock=clock)
         assert len(ticks) == 3
     assert sorted(report.sent) == sorted(ids) and len(sender.delivered) == 5
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_concurrent_leases_on_postgresql_skip_locked_rows(
+    session_factory: Callable[[], Session], session: Session
+) -> None:
+    from storage.outbox import _lease_batch
+
+    with freeze_time(T0):
+        ids = [add_message(session, key=f"pg-{i}") for i in range(4)]
+        with session_factory() as first, first.begin(), session_factory() as second, second.begin():
+            mine = _lease_batch(first, utcnow(), 2)
+            theirs = _lease_batch(second, utcnow(), 10)  # neither waits for nor takes the first's rows
+            assert len(mine) == 2 and len(theirs) == 2
+            assert sorted(m.id for m in mine + theirs) == sorted(ids)
