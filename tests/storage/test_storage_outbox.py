@@ -282,7 +282,7 @@ def test_deliver_loop_drains_then_stops(session_factory: Callable[[], Session], 
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_concurrent_leases_on_postgresql_skip_locked_rows(
     session_factory: Callable[[], Session], session: Session
 ) -> None:

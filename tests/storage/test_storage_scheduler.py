@@ -82,7 +82,7 @@ def test_a_restart_after_commit_fires_nothing_twice_and_picks_up_later_levels(
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_two_schedulers_on_postgresql_skip_each_others_locked_items(
     session: Session, session_factory: Callable[[], Session], org: Org
 ) -> None:
