@@ -150,3 +150,49 @@ def test_run_loop_drains_a_backlog_in_full_batches_then_stops(
     assert len(ticks) == 3  # full batches (2, 2) ran back to back, the last (1) ended the loop
     assert fired == 5
     assert sum(escalation_counts(session).values()) == 5
+
+
+KILLED_WORKER = """
+import sys
+from datetime import datetime
+from sqlalchemy.orm import sessionmaker
+from storage.db import make_engine
+from storage.scheduler import claim_due, fire
+
+url, now = sys.argv[1], datetime.fromisoformat(sys.argv[2])
+session = sessionmaker(make_engine(url), future=True)()
+session.begin()
+items = claim_due(session, now, limit=100, worker_id="victim")
+for item in items[: len(items) // 2]:
+    fire(session, item, now, "victim")
+session.flush()
+print(len(items), flush=True)
+sys.stdin.read()  # hold the transaction open until killed
+"""
+
+
+def test_a_scheduler_process_killed_with_sigkill_mid_transaction_misses_and_doubles_nothing(
+    db_url: str, session: Session, session_factory: Callable[[], Session], org: Org
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    case_ids = open_overdue_cases(session, org)
+    now = T0 + timedelta(minutes=20)
+    victim = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WORKER, db_url, now.isoformat()],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert victim.stdout is not None
+        assert victim.stdout.readline().strip() == str(CASES)  # claimed all, fired half, not committed
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+    assert run_due(session_factory, now, worker_id="restarted") == CASES
+    assert run_due(session_factory, now, worker_id="restarted") == 0
+    assert escalation_counts(session) == Counter({(case_id, 1): 1 for case_id in case_ids})
+    assert escalation_message_count(session) == CASES
