@@ -74,7 +74,11 @@ def parse_safely(body: bytes | str) -> BaseMessage:
     text = body.decode("utf-8") if isinstance(body, bytes) else body
     try:
         return parse_message(text)
-    except (KeyError, ValueError, AttributeError) as error:  # shapes defusedxml accepted but wechatpy cannot read
+    except (
+        KeyError,
+        ValueError,
+        AttributeError,
+    ) as error:  # shapes defusedxml accepted but wechatpy cannot read
         raise InboundXMLError(f"unreadable WeChat message: {error}") from error
 
 

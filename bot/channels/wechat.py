@@ -65,7 +65,9 @@ class WeChatOutput(OutputChannel):
     def name(cls) -> str:
         return CHANNEL_NAME
 
-    def __init__(self, session_factory: Callable[[], Session], *, clock: Clock = utcnow, turn_key: str | None = None):
+    def __init__(
+        self, session_factory: Callable[[], Session], *, clock: Clock = utcnow, turn_key: str | None = None
+    ):
         self._session_factory = session_factory
         self._clock = clock
         self._turn_key = turn_key or f"out:{uuid.uuid4().hex}"
@@ -177,7 +179,9 @@ class WeChatInput(InputChannel):
     # -- the steps of the webhook ---------------------------------------------------------------------
     def _extract_verified_query(self, request: Request) -> dict[str, str]:
         """Check the URL signature and its freshness; raise ChannelAuthError when either fails."""
-        args = {name: request.args.get(name, "") for name in ("signature", "timestamp", "nonce", "msg_signature")}
+        args = {
+            name: request.args.get(name, "") for name in ("signature", "timestamp", "nonce", "msg_signature")
+        }
         try:
             check_signature(self.config.token.reveal(), args["signature"], args["timestamp"], args["nonce"])
             age = abs(self._clock().timestamp() - int(args["timestamp"]))
@@ -201,7 +205,9 @@ class WeChatInput(InputChannel):
             return body
         envelope = encrypted_envelope(body)
         try:
-            plain = self.crypto.decrypt_message(envelope, query["msg_signature"], query["timestamp"], query["nonce"])
+            plain = self.crypto.decrypt_message(
+                envelope, query["msg_signature"], query["timestamp"], query["nonce"]
+            )
         except (InvalidSignatureException, InvalidAppIdException) as error:
             raise ChannelAuthError("bad WeChat message signature or app id") from error
         except (ValueError, TypeError, UnicodeDecodeError) as error:
@@ -209,7 +215,9 @@ class WeChatInput(InputChannel):
         return plain.encode("utf-8") if isinstance(plain, str) else plain
 
     def _record(self, msg: BaseMessage, query: Mapping[str, str]) -> Arrival:
-        request_key = signature_key(query["timestamp"], query["nonce"], query["msg_signature"] or query["signature"])
+        request_key = signature_key(
+            query["timestamp"], query["nonce"], query["msg_signature"] or query["signature"]
+        )
         with self._session() as session:
             arrival = record_arrival(session, inbound_key(msg), request_key, self._clock())
             if arrival is Arrival.REPLAY:
@@ -229,7 +237,9 @@ class WeChatInput(InputChannel):
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _work(self, msg: BaseMessage, inbound: Inbound, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+    async def _work(
+        self, msg: BaseMessage, inbound: Inbound, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> None:
         openid = msg.source
         lock = self._sender_locks.setdefault(openid, asyncio.Lock())
         async with lock:  # one resident's messages run in arrival order
@@ -245,8 +255,12 @@ class WeChatInput(InputChannel):
                         self.client, inbound.media_id, text, metadata, self._media_root, self._photo_reader
                     )
                 message = UserMessage(
-                    text, output, sender_id=openid, input_channel=CHANNEL_NAME,
-                    message_id=inbound_key(msg), metadata=metadata,
+                    text,
+                    output,
+                    sender_id=openid,
+                    input_channel=CHANNEL_NAME,
+                    message_id=inbound_key(msg),
+                    metadata=metadata,
                 )
                 await on_new_message(message)
             except Exception:  # the edge: log with the traceback; WeChat has had its answer already

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from wechatpy import WeChatClient
 
 from bot.config import LOCAL_WECHAT_TOKEN, Secret, load_settings
@@ -49,7 +50,9 @@ class WeChatChannelConfig:
         return base if base.endswith("/") else base + "/"
 
     @classmethod
-    def from_sources(cls, credentials: Mapping[str, Any] | None, environ: Mapping[str, str]) -> WeChatChannelConfig:
+    def from_sources(
+        cls, credentials: Mapping[str, Any] | None, environ: Mapping[str, str]
+    ) -> WeChatChannelConfig:
         """Credentials-file values first, then the environment (WECHAT_TOKEN, WECHAT_AES_KEY, ...)."""
         creds = {key: str(value) for key, value in (credentials or {}).items() if value not in (None, "")}
         settings = load_settings(environ)
@@ -74,6 +77,19 @@ class WeChatChannelConfig:
         return cls(token=Secret(LOCAL_WECHAT_TOKEN), app_id=LOCAL_APP_ID, api_base=api_base)
 
 
+class _TimeoutSession(requests.Session):
+    """A requests session with a default timeout (wechatpy's token fetch passes none and could hang)."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.default_timeout = timeout
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.default_timeout
+        return super().request(method, url, *args, **kwargs)
+
+
 class GridSecWeChatClient(WeChatClient):
     """wechatpy's client with a per-instance API base URL, the token endpoint included.
 
@@ -81,9 +97,12 @@ class GridSecWeChatClient(WeChatClient):
     but `fetch_access_token` hard-codes api.weixin.qq.com; this override sends it to the same base.
     """
 
-    def __init__(self, appid: str, secret: str, *, api_base_url: str, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self, appid: str, secret: str, *, api_base_url: str, timeout: float = DEFAULT_TIMEOUT_S
+    ) -> None:
         super().__init__(appid, secret, timeout=timeout)
         self.API_BASE_URL = api_base_url
+        self._http = _TimeoutSession(timeout)
 
     def fetch_access_token(self) -> dict[str, Any]:
         """GET `<base>token` with the client-credential grant (as wechatpy does, on our base URL)."""

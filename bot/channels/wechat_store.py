@@ -30,7 +30,11 @@ logger = logging.getLogger(__name__)
 CHANNEL = "wechat"
 SIGNATURE_CHANNEL = "wechat-sig"
 MAX_MEDIA_BYTES = 10 * 1024 * 1024  # WeChat's own limit for an image message
-_IMAGE_TYPES = {b"\xff\xd8\xff": ("image/jpeg", ".jpg"), b"\x89PNG": ("image/png", ".png"), b"GIF8": ("image/gif", ".gif")}
+_IMAGE_TYPES = {
+    b"\xff\xd8\xff": ("image/jpeg", ".jpg"),
+    b"\x89PNG": ("image/png", ".png"),
+    b"GIF8": ("image/gif", ".gif"),
+}
 
 
 class Arrival(str, Enum):

@@ -130,10 +130,16 @@ class WeChatSender:
 
     def _send_template(self, openid: str, text: str, message: OutgoingMessage) -> None:
         if self._config.template_id:
-            self.client.message.send_template(openid, self._config.template_id, self.template_data(text, message))
+            self.client.message.send_template(
+                openid, self._config.template_id, self.template_data(text, message)
+            )
         elif self._config.subscribe_template_id:
             self.client.message.send_subscribe_template(
-                openid, self._config.subscribe_template_id, SUBSCRIBE_SCENE, "事项进展", {"content": {"value": text}}
+                openid,
+                self._config.subscribe_template_id,
+                SUBSCRIBE_SCENE,
+                "事项进展",
+                {"content": {"value": text}},
             )
         else:
             raise PermanentSendError("outside the 48-hour window and no WeChat template is configured")

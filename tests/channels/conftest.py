@@ -23,7 +23,6 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.run import configure_app
 from sanic import Sanic
 from sqlalchemy.engine import Engine
-from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
 from bot.channels.wechat import WeChatInput
@@ -93,12 +92,16 @@ class Webhook:
         self.nonces[0] += 1
         return f"n{self.nonces[0]:08d}"
 
-    def query(self, *, timestamp: int | None = None, nonce: str | None = None, token: str = TOKEN) -> dict[str, str]:
+    def query(
+        self, *, timestamp: int | None = None, nonce: str | None = None, token: str = TOKEN
+    ) -> dict[str, str]:
         stamp = str(timestamp if timestamp is not None else int(NOW.timestamp()))
         nonce = nonce or self.next_nonce()
         return {"signature": sign(token, stamp, nonce), "timestamp": stamp, "nonce": nonce}
 
-    def post(self, body: str | bytes, query: dict[str, str] | None = None, **query_options: Any) -> httpx.Response:
+    def post(
+        self, body: str | bytes, query: dict[str, str] | None = None, **query_options: Any
+    ) -> httpx.Response:
         """POST a body, signed (plaintext) or encrypted and signed (when the channel is in safe mode)."""
         query = query or self.query(**query_options)
         raw = body.encode("utf-8") if isinstance(body, str) else body
@@ -106,9 +109,14 @@ class Webhook:
         if crypto is not None:
             envelope = crypto.encrypt_message(raw.decode("utf-8"), query["nonce"], query["timestamp"])
             encrypt = envelope.split("<Encrypt><![CDATA[")[1].split("]]>")[0]
-            query = query | {"encrypt_type": "aes", "msg_signature": sign(TOKEN, query["timestamp"], query["nonce"], encrypt)}
+            query = query | {
+                "encrypt_type": "aes",
+                "msg_signature": sign(TOKEN, query["timestamp"], query["nonce"], encrypt),
+            }
             raw = f"<xml><ToUserName><![CDATA[gh_yuexiu_gridsec]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>".encode()
-        return httpx.post(self.endpoint, params=query, content=raw, headers={"Content-Type": "text/xml"}, timeout=10)
+        return httpx.post(
+            self.endpoint, params=query, content=raw, headers={"Content-Type": "text/xml"}, timeout=10
+        )
 
     def finish(self) -> None:
         """Stop the server; its before-stop listener waits for every background turn."""
@@ -141,10 +149,14 @@ def start_webhook(
     stacks: list[ExitStack] = []
 
     def start(
-        *, aes: bool = False, clock: Callable[[], datetime] = lambda: NOW, photo_reader: PhotoReader | None = None
+        *,
+        aes: bool = False,
+        clock: Callable[[], datetime] = lambda: NOW,
+        photo_reader: PhotoReader | None = None,
+        config: WeChatChannelConfig | None = None,
     ) -> Webhook:
         channel = WeChatInput(
-            make_config(fake_wechat.base_url, aes=aes),
+            config or make_config(fake_wechat.base_url, aes=aes),
             engine=engine,
             clock=clock,
             media_root=tmp_path / "media",
@@ -176,4 +188,3 @@ def jpeg_bytes(colour: tuple[int, int, int] = (200, 60, 40)) -> bytes:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-

@@ -30,9 +30,15 @@ TEMPLATE = "message/template/send"
 SUBSCRIBE = "message/template/subscribe"
 
 
-def sender_config(fake: FakeWeChatAPI, *, template_id: str | None = "TPL_CASE_PROGRESS", subscribe: str | None = None) -> WeChatChannelConfig:
+def sender_config(
+    fake: FakeWeChatAPI, *, template_id: str | None = "TPL_CASE_PROGRESS", subscribe: str | None = None
+) -> WeChatChannelConfig:
     return WeChatChannelConfig(
-        token=Secret(TOKEN), app_id=LOCAL_APP_ID, api_base=fake.base_url, template_id=template_id, subscribe_template_id=subscribe
+        token=Secret(TOKEN),
+        app_id=LOCAL_APP_ID,
+        api_base=fake.base_url,
+        template_id=template_id,
+        subscribe_template_id=subscribe,
     )
 
 
@@ -44,8 +50,14 @@ def resident_wrote(session_factory: Callable[[], Session], at: datetime, openid:
 def queue_text(session_factory: Callable[[], Session], text: str, at: datetime, key: str = "k1") -> int:
     with session_factory() as session, session.begin():
         row = enqueue(
-            session, recipient_kind="resident", recipient_id=OPENID, template="wechat.text",
-            params={"text": text}, idempotency_key=key, now=at, channel="wechat",
+            session,
+            recipient_kind="resident",
+            recipient_id=OPENID,
+            template="wechat.text",
+            params={"text": text},
+            idempotency_key=key,
+            now=at,
+            channel="wechat",
         )
         session.flush()
         return int(row.id)
@@ -59,43 +71,88 @@ def outbox_row(session_factory: Callable[[], Session], row_id: int) -> OutboxMes
         return row
 
 
-def test_wechat_output_enqueues_and_never_calls_the_api(session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI) -> None:
+def test_wechat_output_enqueues_and_never_calls_the_api(
+    session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI
+) -> None:
     output = WeChatOutput(session_factory, clock=lambda: T0, turn_key=f"{OPENID}:m:42")
     asyncio.run(output.send_text_message(OPENID, "已收到，请问具体在哪个位置？"))
-    asyncio.run(output.send_text_with_buttons(OPENID, "是在这里吗？", [{"title": "越华路", "payload": "/a"}, {"title": "越秀路", "payload": "/b"}]))
+    asyncio.run(
+        output.send_text_with_buttons(
+            OPENID,
+            "是在这里吗？",
+            [{"title": "越华路", "payload": "/a"}, {"title": "越秀路", "payload": "/b"}],
+        )
+    )
     with session_factory() as session:
         rows = session.execute(select(OutboxMessage).order_by(OutboxMessage.id)).scalars().all()
-        got = [(r.channel, r.recipient_kind, r.recipient_id, r.template, r.payload["params"]["text"], r.idempotency_key, r.status) for r in rows]
+        got = [
+            (
+                r.channel,
+                r.recipient_kind,
+                r.recipient_id,
+                r.template,
+                r.payload["params"]["text"],
+                r.idempotency_key,
+                r.status,
+            )
+            for r in rows
+        ]
     assert got == [
-        ("wechat", "resident", OPENID, "wechat.text", "已收到，请问具体在哪个位置？", f"wechat:{OPENID}:m:42:r1", "pending"),
-        ("wechat", "resident", OPENID, "wechat.text", "是在这里吗？\n1. 越华路\n2. 越秀路", f"wechat:{OPENID}:m:42:r2", "pending"),
+        (
+            "wechat",
+            "resident",
+            OPENID,
+            "wechat.text",
+            "已收到，请问具体在哪个位置？",
+            f"wechat:{OPENID}:m:42:r1",
+            "pending",
+        ),
+        (
+            "wechat",
+            "resident",
+            OPENID,
+            "wechat.text",
+            "是在这里吗？\n1. 越华路\n2. 越秀路",
+            f"wechat:{OPENID}:m:42:r2",
+            "pending",
+        ),
     ]
     assert fake_wechat.calls == []
 
 
 def test_a_turn_run_again_does_not_queue_its_replies_twice(session_factory: Callable[[], Session]) -> None:
     for _ in range(2):  # e.g. the process died after queuing, and the turn was replayed with the same key
-        asyncio.run(WeChatOutput(session_factory, clock=lambda: T0, turn_key="o1:m:7").send_text_message("o1", "好的"))
+        asyncio.run(
+            WeChatOutput(session_factory, clock=lambda: T0, turn_key="o1:m:7").send_text_message("o1", "好的")
+        )
     with session_factory() as session:
         assert len(session.execute(select(OutboxMessage)).scalars().all()) == 1
 
 
-def test_delivers_through_customer_service_inside_the_window(session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI) -> None:
+def test_delivers_through_customer_service_inside_the_window(
+    session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI
+) -> None:
     resident_wrote(session_factory, T0 - timedelta(hours=47))
     row_id = queue_text(session_factory, "您的事项已登记", T0)
     sender = WeChatSender(sender_config(fake_wechat), session_factory, clock=lambda: T0)
     report = deliver_due(session_factory, {"wechat": sender}, T0)
     assert report.sent == [row_id]
-    assert fake_wechat.sent() == [{"touser": OPENID, "msgtype": "text", "text": {"content": "您的事项已登记"}}]
+    assert fake_wechat.sent() == [
+        {"touser": OPENID, "msgtype": "text", "text": {"content": "您的事项已登记"}}
+    ]
     assert outbox_row(session_factory, row_id).status == "sent"
 
 
 @freeze_time(T0 + timedelta(hours=49))
-def test_falls_back_to_a_template_outside_48_hours(session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI) -> None:
+def test_falls_back_to_a_template_outside_48_hours(
+    session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI
+) -> None:
     now = datetime.now(timezone.utc)
     resident_wrote(session_factory, T0)
     row_id = queue_text(session_factory, "您的事项 YX-20261129-0007 已处理完毕", now)
-    report = deliver_due(session_factory, {"wechat": WeChatSender(sender_config(fake_wechat), session_factory)}, now)
+    report = deliver_due(
+        session_factory, {"wechat": WeChatSender(sender_config(fake_wechat), session_factory)}, now
+    )
     assert report.sent == [row_id]
     [template] = fake_wechat.sent()
     assert fake_wechat.sent(CUSTOM) == []
@@ -104,15 +161,21 @@ def test_falls_back_to_a_template_outside_48_hours(session_factory: Callable[[],
     assert template["data"]["keyword3"]["value"] == "2026-12-01 11:00"  # Asia/Shanghai
 
 
-def test_subscribe_message_when_only_a_subscribe_template_is_set(session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI) -> None:
+def test_subscribe_message_when_only_a_subscribe_template_is_set(
+    session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI
+) -> None:
     row_id = queue_text(session_factory, "您的事项已办结", T0)  # no inbound on record at all
-    sender = WeChatSender(sender_config(fake_wechat, template_id=None, subscribe="SUB_TPL"), session_factory, clock=lambda: T0)
+    sender = WeChatSender(
+        sender_config(fake_wechat, template_id=None, subscribe="SUB_TPL"), session_factory, clock=lambda: T0
+    )
     assert deliver_due(session_factory, {"wechat": sender}, T0).sent == [row_id]
     [sent] = fake_wechat.sent(SUBSCRIBE)
     assert sent["template_id"] == "SUB_TPL" and sent["data"] == {"content": {"value": "您的事项已办结"}}
 
 
-def test_window_closed_answer_from_wechat_falls_back_to_template(session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI) -> None:
+def test_window_closed_answer_from_wechat_falls_back_to_template(
+    session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI
+) -> None:
     resident_wrote(session_factory, T0 - timedelta(hours=1))
     fake_wechat.close_window(OPENID)
     row_id = queue_text(session_factory, "进展通知", T0)
@@ -121,7 +184,9 @@ def test_window_closed_answer_from_wechat_falls_back_to_template(session_factory
     assert [c.path for c in fake_wechat.calls if c.path != "token"] == [CUSTOM, TEMPLATE]
 
 
-def test_5xx_is_retried_by_the_outbox_then_delivered_once(session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI) -> None:
+def test_5xx_is_retried_by_the_outbox_then_delivered_once(
+    session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI
+) -> None:
     resident_wrote(session_factory, T0)
     row_id = queue_text(session_factory, "稍后送达", T0)
     sender = WeChatSender(sender_config(fake_wechat), session_factory, clock=lambda: T0)
@@ -136,7 +201,9 @@ def test_5xx_is_retried_by_the_outbox_then_delivered_once(session_factory: Calla
     assert len(fake_wechat.sent(CUSTOM)) == 2  # one refused with 503, one delivered
 
 
-def test_busy_errcode_is_retryable_and_unsubscribed_is_parked(session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI) -> None:
+def test_busy_errcode_is_retryable_and_unsubscribed_is_parked(
+    session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI
+) -> None:
     resident_wrote(session_factory, T0)
     busy = queue_text(session_factory, "a", T0, key="busy")
     sender = WeChatSender(sender_config(fake_wechat), session_factory, clock=lambda: T0)
@@ -150,15 +217,21 @@ def test_busy_errcode_is_retryable_and_unsubscribed_is_parked(session_factory: C
 
 
 def test_unreachable_api_is_retryable(session_factory: Callable[[], Session]) -> None:
-    config = WeChatChannelConfig(token=Secret(TOKEN), app_id=LOCAL_APP_ID, api_base="http://127.0.0.1:9/cgi-bin/")
+    config = WeChatChannelConfig(
+        token=Secret(TOKEN), app_id=LOCAL_APP_ID, api_base="http://127.0.0.1:9/cgi-bin/"
+    )
     resident_wrote(session_factory, T0)
     row_id = queue_text(session_factory, "x", T0)
-    report = deliver_due(session_factory, {"wechat": WeChatSender(config, session_factory, clock=lambda: T0)}, T0)
+    report = deliver_due(
+        session_factory, {"wechat": WeChatSender(config, session_factory, clock=lambda: T0)}, T0
+    )
     assert report.retried == [row_id]
     assert "unreachable" in outbox_row(session_factory, row_id).last_error
 
 
-def test_outside_window_without_any_template_is_parked_with_the_reason(session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI) -> None:
+def test_outside_window_without_any_template_is_parked_with_the_reason(
+    session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI
+) -> None:
     row_id = queue_text(session_factory, "x", T0)
     sender = WeChatSender(sender_config(fake_wechat, template_id=None), session_factory, clock=lambda: T0)
     assert deliver_due(session_factory, {"wechat": sender}, T0).parked == [row_id]
@@ -188,16 +261,27 @@ def test_case_templates_render_with_the_case_code_and_unknown_ones_are_permanent
         render_text(_message("wechat.text", {"text": "  "}))
 
 
-def test_resident_pushes_from_case_events_go_out_on_wechat(session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI, engine: Engine) -> None:
+def test_resident_pushes_from_case_events_go_out_on_wechat(
+    session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI, engine: Engine
+) -> None:
     """A case.handled row, as storage.notifications writes it, is delivered as readable text."""
     resident_wrote(session_factory, T0)
     with session_factory() as session, session.begin():
-        row = enqueue(session, recipient_kind="resident", recipient_id=OPENID, template="case.handled",
-                      params={"case_code": "YX-20261129-0007", "state": "handled"}, idempotency_key="case-1-ev-5",
-                      now=T0, channel="wechat")
+        row = enqueue(
+            session,
+            recipient_kind="resident",
+            recipient_id=OPENID,
+            template="case.handled",
+            params={"case_code": "YX-20261129-0007", "state": "handled"},
+            idempotency_key="case-1-ev-5",
+            now=T0,
+            channel="wechat",
+        )
         session.flush()
         row_id = row.id
-    sender = WeChatSender(sender_config(fake_wechat), session_factory, clock=lambda: T0 + timedelta(minutes=1))
+    sender = WeChatSender(
+        sender_config(fake_wechat), session_factory, clock=lambda: T0 + timedelta(minutes=1)
+    )
     assert deliver_due(session_factory, {"wechat": sender}, T0).sent == [row_id]
     [sent] = fake_wechat.sent(CUSTOM)
     assert sent["text"]["content"].startswith("您的事项 YX-20261129-0007 已处理完毕")

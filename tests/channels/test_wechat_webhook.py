@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bot.inbound import NOT_SUPPORTED, VOICE_UNRECOGNISED, WELCOME
 from storage.models import InboundDedupe, OutboxMessage
-from tests.channels.conftest import NOW, OPENID, TOKEN, Webhook, fixture_xml, jpeg_bytes, sha256_hex, sign
+from tests.channels.conftest import NOW, OPENID, Webhook, fixture_xml, jpeg_bytes, sha256_hex, sign
 
 StartWebhook = Callable[..., Webhook]
 
@@ -32,14 +34,18 @@ def outbox_texts(engine: Engine) -> list[tuple[str, str, str]]:
 def test_get_verification_echoes_echostr_only_when_signed(start_webhook: StartWebhook) -> None:
     hook = start_webhook()
     good = httpx.get(hook.endpoint, params=hook.query() | {"echostr": "4981761723462"}, timeout=10)
-    bad = httpx.get(hook.endpoint, params=hook.query(token="wrong") | {"echostr": "4981761723462"}, timeout=10)
+    bad = httpx.get(
+        hook.endpoint, params=hook.query(token="wrong") | {"echostr": "4981761723462"}, timeout=10
+    )
     health = httpx.get(f"{hook.url}/webhooks/wechat/", timeout=10)
     assert (good.status_code, good.text) == (200, "4981761723462")
     assert bad.status_code == 403 and "4981761723462" not in bad.text
     assert health.json() == {"status": "ok"}
 
 
-def test_signed_text_message_makes_one_turn_with_openid_metadata(start_webhook: StartWebhook, engine: Engine) -> None:
+def test_signed_text_message_makes_one_turn_with_openid_metadata(
+    start_webhook: StartWebhook, engine: Engine
+) -> None:
     hook = start_webhook()
     reply = hook.post(fixture_xml("text"))
     hook.finish()
@@ -61,12 +67,24 @@ def test_aes_safe_mode_round_trip(start_webhook: StartWebhook) -> None:
     assert [m.text for m in hook.agent.messages] == ["北京路步行街有人乱摆卖"]
 
 
-def test_aes_mode_refuses_a_plaintext_body_and_a_wrong_msg_signature(start_webhook: StartWebhook, engine: Engine) -> None:
+def test_aes_mode_refuses_a_plaintext_body_and_a_wrong_msg_signature(
+    start_webhook: StartWebhook, engine: Engine
+) -> None:
     hook = start_webhook(aes=True)
     query = hook.query()
-    plaintext = httpx.post(hook.endpoint, params=query | {"msg_signature": "0" * 40}, content=fixture_xml("text").encode(), timeout=10)
+    plaintext = httpx.post(
+        hook.endpoint,
+        params=query | {"msg_signature": "0" * 40},
+        content=fixture_xml("text").encode(),
+        timeout=10,
+    )
     envelope = "<xml><Encrypt><![CDATA[AAAA]]></Encrypt></xml>"
-    forged = httpx.post(hook.endpoint, params=hook.query() | {"msg_signature": "0" * 40}, content=envelope.encode(), timeout=10)
+    forged = httpx.post(
+        hook.endpoint,
+        params=hook.query() | {"msg_signature": "0" * 40},
+        content=envelope.encode(),
+        timeout=10,
+    )
     hook.finish()
     assert plaintext.status_code == 400  # no Encrypt field: not a safe-mode message
     assert forged.status_code == 403
@@ -83,7 +101,9 @@ def test_bad_signature_is_403_and_stores_nothing(start_webhook: StartWebhook, en
 
 
 @pytest.mark.parametrize("age", [timedelta(minutes=6), timedelta(minutes=-6)])
-def test_stale_or_future_timestamp_is_403(start_webhook: StartWebhook, engine: Engine, age: timedelta) -> None:
+def test_stale_or_future_timestamp_is_403(
+    start_webhook: StartWebhook, engine: Engine, age: timedelta
+) -> None:
     hook = start_webhook()
     reply = hook.post(fixture_xml("text"), timestamp=int((NOW - age).timestamp()))
     fresh_enough = hook.post(fixture_xml("text"), timestamp=int((NOW - timedelta(minutes=4)).timestamp()))
@@ -105,7 +125,9 @@ def test_replayed_signature_with_a_new_body_is_refused(start_webhook: StartWebho
 
 
 @pytest.mark.parametrize("fixture", ["malformed", "entity_bomb", "xxe"])
-def test_malformed_and_unsafe_xml_is_400_and_stores_nothing(start_webhook: StartWebhook, engine: Engine, fixture: str) -> None:
+def test_malformed_and_unsafe_xml_is_400_and_stores_nothing(
+    start_webhook: StartWebhook, engine: Engine, fixture: str
+) -> None:
     hook = start_webhook()
     reply = hook.post(fixture_xml(fixture))
     hook.finish()
@@ -115,7 +137,9 @@ def test_malformed_and_unsafe_xml_is_400_and_stores_nothing(start_webhook: Start
 
 
 @pytest.mark.parametrize("fixture", ["entity_bomb", "xxe"])
-def test_unsafe_xml_inside_the_aes_envelope_is_400(start_webhook: StartWebhook, engine: Engine, fixture: str) -> None:
+def test_unsafe_xml_inside_the_aes_envelope_is_400(
+    start_webhook: StartWebhook, engine: Engine, fixture: str
+) -> None:
     hook = start_webhook(aes=True)
     reply = hook.post(fixture_xml(fixture))
     hook.finish()
@@ -184,10 +208,18 @@ def test_subscribe_event_gets_the_welcome_once(start_webhook: StartWebhook, engi
 
 @pytest.mark.parametrize(
     ("event_key", "payload"),
-    [("REPORT_ISSUE", "/report_issue"), ("MY_CASES", "/list_cases"), ("RATE", "/rate"),
-     ("我要反映", "/report_issue"), ("我的事项", "/list_cases"), ("评价", "/rate")],
+    [
+        ("REPORT_ISSUE", "/report_issue"),
+        ("MY_CASES", "/list_cases"),
+        ("RATE", "/rate"),
+        ("我要反映", "/report_issue"),
+        ("我的事项", "/list_cases"),
+        ("评价", "/rate"),
+    ],
 )
-def test_menu_clicks_become_intent_payloads(start_webhook: StartWebhook, event_key: str, payload: str) -> None:
+def test_menu_clicks_become_intent_payloads(
+    start_webhook: StartWebhook, event_key: str, payload: str
+) -> None:
     hook = start_webhook()
     hook.post(fixture_xml("click", event_key=event_key))
     hook.finish()
@@ -213,7 +245,9 @@ def test_photo_is_fetched_stored_read_and_passed_in_metadata(start_webhook: Star
     assert read == [image]
     assert message.text == "井盖破损 注意安全" and message.metadata["text_source"] == "ocr"
     assert photo["kind"] == "photo" and photo["content_type"] == "image/jpeg"
-    assert photo["meta"]["sha256"] == sha256_hex(image) and photo["meta"]["wechat_media_id"] == "photo-media-1"
+    assert (
+        photo["meta"]["sha256"] == sha256_hex(image) and photo["meta"]["wechat_media_id"] == "photo-media-1"
+    )
     with open(photo["uri"], "rb") as stored:
         assert stored.read() == image
     assert message.metadata["location"] == {"lat": 23.1265, "lng": 113.2588, "label": None, "source": "exif"}
@@ -234,3 +268,109 @@ def test_signature_helper_is_sha1_of_the_sorted_parts() -> None:
 
     expected = hashlib.sha1("".join(sorted(["token", "1409735669", "1320562132"])).encode()).hexdigest()
     assert sign("token", "1409735669", "1320562132") == expected
+
+
+# WeChat's published sample for AES safe mode (token, key, app id, nonce, timestamp, msg_signature).
+SAMPLE_ENCRYPT = (
+    "hyzAe4OzmOMbd6TvGdIOO6uBmdJoD0Fk53REIHvxYtJlE2B655HuD0m8KUePWB3+LrPXo87wzQ1QLvbeUgmBM4x6F8PGHQHFVAFmOD2LdJF9"
+    "FrXpbUAh0B5GIItb52sn896wVsMSHGuPE328HnRGBcrS7C41IzDWyWNlZkyyXwon8T332jisa+h6tEDYsVticbSnyU8dKOIbgU6ux5VTjg3yt"
+    "+WGzjlpKn6NPhRjpA912xMezR4kw6KWwMrCVKSVCZciVGCgavjIQ6X8tCOp3yZbGpy0VxpAe+77TszTfRd5RJSVO/HTnifJpXgCSUdUue1v6h0"
+    "EIBYYI1BD1DlD+C0CR8e6OewpusjZ4uBl9FyJvnhvQl+q5rv1ixrcpCumEPo5MJSgM9ehVsNPfUM669WuMyVWQLCzpu9GhglF2PE="
+)
+
+
+def test_aes_known_answer_vector_decrypts_to_one_turn(start_webhook: StartWebhook) -> None:
+    from bot.channels.wechat_config import WeChatChannelConfig
+    from bot.config import Secret
+
+    config = WeChatChannelConfig(
+        token=Secret("spamtest"),
+        app_id="wx2c2769f8efd9abc2",
+        aes_key=Secret("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
+        api_base="http://127.0.0.1:9/cgi-bin/",
+    )
+    timestamp, nonce = "1409735669", "1320562132"
+    hook = start_webhook(
+        config=config, clock=lambda: datetime.fromtimestamp(1409735669 + 10, tz=timezone.utc)
+    )
+    query = {
+        "signature": sign("spamtest", timestamp, nonce),
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "encrypt_type": "aes",
+        "msg_signature": "5d197aaffba7e9b25a30732f161a50dee96bd5fa",
+    }
+    body = f"<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><Encrypt><![CDATA[{SAMPLE_ENCRYPT}]]></Encrypt></xml>"
+    reply = httpx.post(hook.endpoint, params=query, content=body.encode(), timeout=10)
+    tampered = httpx.post(
+        hook.endpoint,
+        params=query | {"msg_signature": "5d197aaffba7e9b25a30732f161a50dee96bd5fb"},
+        content=body.encode(),
+        timeout=10,
+    )
+    hook.finish()
+    assert (reply.status_code, tampered.status_code) == (200, 403)
+    [message] = hook.agent.messages
+    assert (message.text, message.sender_id) == ("abcdteT", "oyORnuP8q7ou2gfYjqLzSIWZf0rs")
+
+
+WECHAT_TAGS = st.sampled_from(
+    [
+        "MsgType",
+        "FromUserName",
+        "CreateTime",
+        "MsgId",
+        "Content",
+        "Event",
+        "EventKey",
+        "Location_X",
+        "Location_Y",
+        "MediaId",
+        "Recognition",
+        "Label",
+        "Scale",
+    ]
+)
+FIELD_TEXT = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        [
+            "text",
+            "image",
+            "location",
+            "voice",
+            "event",
+            "CLICK",
+            "subscribe",
+            "0",
+            "-1",
+            "99999999999999999999",
+        ]
+    ),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fields=st.lists(st.tuples(WECHAT_TAGS, FIELD_TEXT), max_size=10), raw=st.binary(max_size=200))
+def test_fuzzed_signed_bodies_never_get_a_5xx(
+    start_webhook: StartWebhook, fields: list[tuple[str, str]], raw: bytes
+) -> None:
+    from xml.sax.saxutils import escape
+
+    hook = fuzz_hook(start_webhook)
+    body = "<xml>" + "".join(f"<{tag}>{escape(value)}</{tag}>" for tag, value in fields) + "</xml>"
+    for payload in (body.encode("utf-8"), raw):
+        reply = hook.post(payload)
+        assert reply.status_code in {200, 400, 403, 413}, (payload, reply.status_code, reply.text)
+
+
+_FUZZ_HOOKS: dict[int, Webhook] = {}
+
+
+def fuzz_hook(start_webhook: StartWebhook) -> Webhook:
+    """One running webhook for all examples of a fuzz run (starting a server per example is slow)."""
+    key = id(start_webhook)
+    if key not in _FUZZ_HOOKS:
+        _FUZZ_HOOKS.clear()
+        _FUZZ_HOOKS[key] = start_webhook()
+    return _FUZZ_HOOKS[key]

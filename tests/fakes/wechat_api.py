@@ -137,7 +137,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._token_ok(query):
             return self._json({"errcode": 40001, "errmsg": "invalid credential"})
         if path == "message/custom/send" and body.get("touser") in self.server.state.closed_windows:
-            return self._json({"errcode": 45015, "errmsg": "response out of time limit or subscription is canceled"})
+            return self._json(
+                {"errcode": 45015, "errmsg": "response out of time limit or subscription is canceled"}
+            )
         self._json({"errcode": 0, "errmsg": "ok", "msgid": len(self.server.state.calls)})
 
 
