@@ -21,6 +21,7 @@ from storage.models import Case, CaseEventRecord, DueItem
 logger = logging.getLogger(__name__)
 
 MAX_LEVEL = 3  # 1 community, 2 street office, 3 command centre (DZZX)
+REMIND_AT_FRACTION = 0.8  # warn the current holder when 80% of a limit has passed
 
 # event -> (stages whose pending clocks stop, stage whose clock starts)
 CLOCK_RULES: dict[CaseEvent, tuple[tuple[str, ...], str | None]] = {
@@ -78,6 +79,7 @@ def arm(
     if exists:
         return None
     limit = load_sla().limit_for(case.urgency, stage)
+    deadline = due_at(start, limit)
     item = DueItem(
         case_id=case.id,
         stage=stage,
@@ -85,7 +87,8 @@ def arm(
         escalate_to=min(escalate_to, MAX_LEVEL),
         limit_text=limit,
         started_at=start,
-        due_at=due_at(start, limit),
+        due_at=deadline,
+        remind_at=start + (deadline - start) * REMIND_AT_FRACTION,
         status="pending",
     )
     session.add(item)

@@ -7,15 +7,17 @@ params. The delivery channel is resolved by `storage.outbox.enqueue` from stored
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.lifecycle import CaseEvent
-from storage.models import Case, CaseEventRecord, CaseSubscription, Person, Resident
+from storage.models import Case, CaseEventRecord, CaseSubscription, DueItem, Person, Resident
 from storage.outbox import enqueue
 from storage.privacy import mask_phone, mask_text
+from storage.timeutil import SHANGHAI
 
 logger = logging.getLogger(__name__)
 
@@ -127,4 +129,40 @@ def enqueue_for_event(session: Session, case: Case, record: CaseEventRecord) -> 
                 case_id=case.id,
             )
             count += 1
+    return count
+
+
+def reminder_recipients(case: Case, stage: str) -> list[tuple[str, str]]:
+    """Who holds the case for `stage`: the grid worker to respond; the department once it has the case."""
+    department_holds = stage == "handle" or (stage == "dispatch" and case.state == "dispatched")
+    if department_holds and case.department_key:
+        return [("department", case.department_key)]
+    return [("person", case.worker_id)] if case.worker_id else [("department", COMMAND_CENTRE_DEPARTMENT)]
+
+
+def enqueue_reminder(session: Session, case: Case, item: DueItem, now: datetime) -> int:
+    """Warn the current holder that the `item.stage` limit runs out soon (once per due item)."""
+    params = {
+        "case_code": case.code,
+        "category": case.category,
+        "description": mask_text(case.description)[:500],
+        "address": mask_text(case.address or ""),
+        "stage": item.stage,
+        "limit": item.limit_text,
+        "due_at": item.due_at.isoformat(),
+        "due_local": item.due_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M"),
+    }
+    count = 0
+    for kind, recipient_id in reminder_recipients(case, item.stage):
+        enqueue(
+            session,
+            recipient_kind=kind,
+            recipient_id=recipient_id,
+            template="task.reminder",
+            params=params,
+            idempotency_key=f"due-{item.id}-remind-{kind}-{recipient_id}",
+            now=now,
+            case_id=case.id,
+        )
+        count += 1
     return count

@@ -25,6 +25,7 @@ from storage import clocks
 from storage.cases import apply_event
 from storage.lifecycle import OPEN_STATES, CaseEvent, CaseState
 from storage.models import Case, DueItem
+from storage.notifications import enqueue_reminder
 from storage.timeutil import require_aware, utcnow
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,42 @@ def fire(session: Session, item: DueItem, now: datetime, worker_id: str) -> bool
     return True
 
 
+def claim_reminders(session: Session, now: datetime, limit: int, worker_id: str) -> list[DueItem]:
+    """Lock and return pending items whose reminder time has come (and whose limit has not yet passed)."""
+    now = require_aware(now, "now")
+    query = (
+        select(DueItem)
+        .where(
+            DueItem.status == "pending",
+            DueItem.reminded_at.is_(None),
+            DueItem.remind_at <= now,
+            DueItem.due_at > now,
+        )
+        .order_by(DueItem.remind_at, DueItem.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.execute(query).scalars())
+
+
+def remind(session: Session, item: DueItem, now: datetime) -> bool:
+    """Warn the case's current holder about one claimed item; marks it reminded (never twice)."""
+    item.reminded_at = require_aware(now, "now")
+    case = session.get(Case, item.case_id)
+    if case is None or CaseState(case.state) not in OPEN_STATES:
+        return False
+    return enqueue_reminder(session, case, item, now) > 0
+
+
+def run_reminders(
+    session_factory: Callable[[], Session], now: datetime, *, worker_id: str, limit: int = 100
+) -> int:
+    """One reminder pass in one transaction; returns how many items reminded their holder."""
+    with session_factory() as session, session.begin():
+        return sum(remind(session, item, now) for item in claim_reminders(session, now, limit, worker_id))
+
+
 def run_due(
     session_factory: Callable[[], Session], now: datetime, *, worker_id: str, limit: int = 100
 ) -> int:
@@ -110,7 +147,9 @@ def run_loop(
     clock: Callable[[], datetime] = utcnow,
     limit: int = 100,
 ) -> int:
-    """Run scheduler passes every `interval_s` until `stop` is set; returns the escalations fired.
+    """Run scheduler passes (escalations, then reminders) every `interval_s` until `stop` is set.
+
+    Returns the number of escalations fired.
 
     A full batch is followed at once by another pass, so a backlog drains without waiting; `stop` is
     honoured after the pass in progress. A pass that raises is logged and retried on the next tick
@@ -119,7 +158,9 @@ def run_loop(
     total = 0
     while True:
         try:
-            fired = run_due(session_factory, clock(), worker_id=worker_id, limit=limit)
+            now = clock()
+            fired = run_due(session_factory, now, worker_id=worker_id, limit=limit)
+            run_reminders(session_factory, now, worker_id=worker_id, limit=limit)
         except Exception:
             logger.exception("scheduler %s pass failed; retrying next tick", worker_id)
             fired = 0

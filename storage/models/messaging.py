@@ -95,10 +95,13 @@ class DueItem(Base):
     status = Column(String(16), nullable=False, default="pending")
     fired_at = Column(UTCDateTime, nullable=True)
     fired_by = Column(String(64), nullable=True)
+    remind_at = Column(UTCDateTime, nullable=True)  # when to warn whoever holds the case (80% of the limit)
+    reminded_at = Column(UTCDateTime, nullable=True)
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'fired', 'cancelled')", name="status"),
         CheckConstraint("escalate_to BETWEEN 1 AND 3", name="escalate_to"),
         UniqueConstraint("case_id", "stage", "cycle", "escalate_to"),
         Index("ix_due_items_pending", "status", "due_at"),
+        Index("ix_due_items_remind", "status", "remind_at"),
     )

@@ -161,7 +161,9 @@ def test_a_manual_escalation_counts_when_the_limit_then_passes(
 ) -> None:
     with freeze_time(T0) as clock:
         case = new_case(session, org, utcnow(), urgency="urgent")
-        apply_event(session, case, CaseEvent.ESCALATE, actor="DZZX", now=utcnow(), payload={"reason": "媒体关注"})
+        apply_event(
+            session, case, CaseEvent.ESCALATE, actor="DZZX", now=utcnow(), payload={"reason": "媒体关注"}
+        )
         assert case.escalation_level == 1
         clock.tick(timedelta(minutes=15))
         assert scheduler_pass(session, session_factory) == 1
@@ -169,3 +171,42 @@ def test_a_manual_escalation_counts_when_the_limit_then_passes(
         assert (latest.escalation_level, latest.payload["reason"]) == (2, "overdue")
         (item,) = pending_items(session, case.id)
         assert item.escalate_to == 3
+
+
+def test_the_holder_is_reminded_once_at_80_percent_of_each_limit(
+    session: Session, session_factory: Callable[[], Session], org: Org
+) -> None:
+    from storage.scheduler import run_reminders
+
+    def reminders() -> list[tuple[str, str, str]]:
+        session.commit()
+        rows = session.execute(
+            select(OutboxMessage).where(OutboxMessage.template == "task.reminder").order_by(OutboxMessage.id)
+        ).scalars()
+        return [(m.recipient_kind, m.recipient_id, m.payload["params"]["stage"]) for m in rows]
+
+    with freeze_time(T0) as clock:  # normal: respond 1h, dispatch 2h, handle 1d
+        case = new_case(session, org, utcnow(), urgency="normal")
+        session.commit()
+        clock.tick(timedelta(minutes=47))
+        assert run_reminders(session_factory, utcnow(), worker_id="w") == 0
+        clock.tick(timedelta(minutes=1))  # 48 min = 80% of 1h
+        assert run_reminders(session_factory, utcnow(), worker_id="w") == 1
+        assert run_reminders(session_factory, utcnow(), worker_id="w") == 0  # once only
+        apply_event(session, case, CaseEvent.RESPOND, actor=org.worker, now=utcnow())
+        apply_event(session, case, CaseEvent.DISPATCH, actor=org.worker, now=utcnow())
+        session.commit()
+        clock.tick(timedelta(minutes=96))  # 80% of the 2h dispatch limit: the department has it
+        assert run_reminders(session_factory, utcnow(), worker_id="w") == 1
+        clock.tick(timedelta(hours=1))  # past due: escalation's business, no late reminder
+        assert run_reminders(session_factory, utcnow(), worker_id="w") == 0
+    assert reminders() == [("person", org.worker, "respond"), ("department", org.department, "dispatch")]
+    (text,) = {
+        m.payload["params"]["due_local"]
+        for m in session.execute(
+            select(OutboxMessage).where(
+                OutboxMessage.template == "task.reminder", OutboxMessage.recipient_kind == "person"
+            )
+        ).scalars()
+    }
+    assert text == "11-30 11:00"  # 03:00 UTC shown in Shanghai time

@@ -44,3 +44,18 @@ def test_render_fills_params_and_masks_nothing_new() -> None:
     assert render("task.returned", {"case_code": "YX-1", "reason": None}).startswith(
         "【退回】YX-1 被部门退回：。"
     )
+
+
+def test_reminder_template_renders() -> None:
+    params = {
+        "case_code": "YX-1",
+        "category": "GARBAGE",
+        "stage": "respond",
+        "due_local": "11-30 11:00",
+        "description": "垃圾",
+        "address": "三眼井",
+    }
+    assert (
+        render("task.reminder", params)
+        == "【提醒】YX-1 GARBAGE respond 环节将于 11-30 11:00 到期：垃圾（三眼井）。"
+    )
