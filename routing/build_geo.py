@@ -210,7 +210,7 @@ def build_grids(streets: Sequence[Street], communities: Sequence[Community]) -> 
                         "geom": cells[k],
                     }
                 )
-    for g, geom in zip(grids, part.share_vertices([g["geom"] for g in grids]), strict=True):
+    for g, geom in zip(grids, part.exact_coverage([g["geom"] for g in grids]), strict=True):
         g["geom"] = geom
     return grids
 

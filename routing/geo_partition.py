@@ -172,25 +172,32 @@ def reading_order(
     return sorted(range(len(geoms)), key=key)
 
 
-SNAP_TOLERANCE_DEG = 0.95e-6  # below the 1e-6 grid pitch: never merges two distinct vertices
+def exact_coverage(geoms: Sequence[BaseGeometry]) -> list[BaseGeometry]:
+    """Turn polygons that tile up to float noise into an exact coverage (shared borders, no slivers).
 
-
-def share_vertices(geoms: Sequence[BaseGeometry]) -> list[BaseGeometry]:
-    """Insert into every polygon the vertices its neighbours have on their common border.
-
-    Snap rounding moves a new vertex off the straight edge it was cut from by up to 0.7e-6°;
-    the neighbour that still has the straight edge then overlaps by a sliver. Snapping each
-    polygon's segments to its neighbours' vertices makes both sides of every border the same
-    polyline, so the polygons tile without slivers.
+    Each cell was clipped on its own, so snap rounding may bend a shared border differently on
+    either side, leaving slivers a few centimetres wide. Noding all borders together in one
+    snap-rounding pass and polygonizing gives faces that meet exactly; each face goes back to
+    the cell that holds its interior point (a sliver face: to the cell it overlaps most).
     """
+    lines = shapely.union_all([g.boundary for g in geoms], grid_size=GRID_SIZE_DEG)
+    faces = list(shapely.polygonize(list(getattr(lines, "geoms", [lines]))).geoms)
     tree = shapely.STRtree(geoms)
+    by_cell: dict[int, list[BaseGeometry]] = {}
+    for face in faces:
+        hits = tree.query(face.point_on_surface(), predicate="intersects")
+        if len(hits) != 1:
+            near = tree.query(face, predicate="intersects")
+            hits = [max(near.tolist(), key=lambda j: (shapely.intersection(face, geoms[j]).area, -j))]
+        by_cell.setdefault(int(hits[0]), []).append(face)
     out = []
-    for i, geom in enumerate(geoms):
-        near = [j for j in tree.query(geom.buffer(2 * SNAP_TOLERANCE_DEG)) if j != i]
-        if not near:
-            out.append(geom)
-            continue
-        ref = MultiPoint(np.vstack([shapely.get_coordinates(geoms[j]) for j in near]))
-        snapped = shapely.snap(geom, ref, SNAP_TOLERANCE_DEG)
-        out.append(snapped if snapped.is_valid else geom)
-    return out
+    for i in range(len(geoms)):
+        if i not in by_cell:
+            raise ValueError(f"cell {i} lost every face while building the coverage")
+        out.append(_single(_polygonal(shapely.union_all(by_cell[i], grid_size=GRID_SIZE_DEG))))
+    return [_single(g) for g in absorb_fragments(out)]
+
+
+def _single(geom: BaseGeometry) -> BaseGeometry:
+    """A one-part MultiPolygon as the Polygon it is."""
+    return geom.geoms[0] if isinstance(geom, MultiPolygon) and len(geom.geoms) == 1 else geom

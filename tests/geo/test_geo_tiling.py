@@ -120,9 +120,9 @@ def _overlaps(geoms: list[shapely.Geometry]) -> list[shapely.Geometry]:
 def test_grids_tile_the_district_without_overlaps(grids, district) -> None:
     geoms = [g for _, g in grids]
     overlaps = _overlaps(geoms)
-    assert all(_is_sliver(o) for o in overlaps)
-    assert sum(_m2(o) for o in overlaps) < 30.0  # of 33.7 km²
+    assert sum(_m2(o) for o in overlaps) < 0.01  # neighbours share borders exactly: lines, no area
     union = shapely.union_all(geoms)
+    assert _m2(union) == pytest.approx(sum(_m2(g) for g in geoms), abs=0.01)
     assert abs(_m2(union) - _m2(district)) / _m2(district) < 1e-5
     assert _is_sliver(shapely.symmetric_difference(union, district))
 
@@ -132,6 +132,8 @@ def test_communities_tile_each_street(streets, communities) -> None:
     for code, sgeom in street.items():
         parts = [g for p, g in communities if p["street_code"] == code]
         assert abs(sum(_m2(g) for g in parts) - _m2(sgeom)) < 0.0001 * _m2(sgeom) + 50.0, code
+        assert _is_sliver(shapely.symmetric_difference(shapely.union_all(parts), sgeom)), code
+    assert sum(_m2(o) for o in _overlaps([g for _, g in communities])) < 0.01
 
 
 def test_every_point_of_the_district_is_in_exactly_one_grid(grids, district) -> None:
