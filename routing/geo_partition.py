@@ -3,8 +3,9 @@
 Used by `routing.build_geo` to split the real 街道 polygons into synthetic communities, and the
 communities into grids. Everything here is deterministic (regular lattices, farthest-point
 initialisation, a fixed number of Lloyd steps), so the generated files are reproducible.
-Cells are intersected with the region on a 1e-6° precision grid, so neighbouring cells share
-exactly the same vertices and the cells tile the region without gaps or overlaps.
+Cells are intersected with the region on a 1e-6° precision grid (6 decimals, ≈ 0.1 m);
+`exact_coverage` then nodes all borders in one pass, so neighbouring cells share exactly the
+same borders and tile the region without gaps or overlaps.
 """
 
 from __future__ import annotations

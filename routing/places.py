@@ -193,6 +193,19 @@ def _grid_candidate(grid: str, data: GeoData) -> Candidate:
     )
 
 
+def _note_disagreement(
+    street: str, community: str, grid: str, places: Sequence[PlaceMention], data: GeoData, notes: list[str]
+) -> None:
+    """Say so when the text names a place the point is not in (the point still wins)."""
+    if not places:
+        return
+    text_opts = _resolve_text(places, data, []) or []
+    here = Option(street, community, frozenset({grid}), None, grid)
+    if text_opts and not any(merge(o, here, data) for o in text_opts):
+        named = " | ".join(dict.fromkeys(o.label for o in text_opts))
+        notes.append(f"the text names {named}, which does not hold the point; the point is used")
+
+
 def _resolve_point(
     point: GeoPoint, source: str, places: Sequence[PlaceMention], data: GeoData, notes: list[str]
 ) -> ResolvedLocation | None:
@@ -214,6 +227,7 @@ def _resolve_point(
     )
     near = [rec.grid for rec, _ in data.index.grids_within(point.lat, point.lng, BOUNDARY_AMBIGUITY_M)]
     if len(near) <= 1:
+        _note_disagreement(hit.street, hit.community, hit.grid, places, data, notes)
         return replace(base, explanation=tuple(notes))
     near = [hit.grid] + [g for g in near if g != hit.grid]
     text_opts = _resolve_text(places, data, notes) if places else None

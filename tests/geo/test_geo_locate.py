@@ -240,3 +240,14 @@ def test_bucketed_lookup_agrees_with_the_exact_strtree_query(data: GeoData) -> N
             assert got in hits.tolist()
             inside += 1
     assert inside > 1000 and outside > 1000
+
+
+def test_point_wins_over_text_and_the_disagreement_is_explained(data: GeoData) -> None:
+    lat, lng, _ = _deepest_point(data, "440104018015-02")
+    street = data.index.record("440104018015-02").street
+    other = next(s for s in data.street_codes if s != street)
+    loc = locate((PlaceMention("street", f"{other}街", other),), GeoPoint(lat, lng), "gps", data)
+    assert (loc.grid, loc.street, loc.source) == ("440104018015-02", street, "gps")
+    assert any("does not hold the point" in e for e in loc.explanation)
+    same = locate((PlaceMention("street", f"{street}街", street),), GeoPoint(lat, lng), "gps", data)
+    assert not any("does not hold the point" in e for e in same.explanation)
