@@ -30,7 +30,10 @@ logger = logging.getLogger(__name__)
 JIEBA_FREQUENCY = 20000  # same weight as the NLU user dictionary: keeps a place name one token
 FALLBACK_MIN_LEN = 3  # the character-level pass skips 2-character names: too many false hits
 _NUM = r"(\d+|[零〇一二两三四五六七八九十百千]+)"
-_HOUSE_NUMBER = re.compile(rf"^\s*{_NUM}\s*号(?![楼院线])(之[一二三四五六七八九十\d]+|[-—]\d+)?")
+# 123号, 100号之一, 100-2号 / 100号-2 (sub-numbers are kept as `detail`); not 3号楼 or 5号线
+_HOUSE_NUMBER = re.compile(
+    rf"^\s*{_NUM}(?:\s*([-—]\s*\d+))?\s*号(?![楼院线])(之[一二三四五六七八九十\d]+|[-—]\d+)?"
+)
 _BUILDING = re.compile(
     rf"{_NUM}\s*(号楼|栋|幢|座)(?:\s*{_NUM}\s*单元)?(?:\s*{_NUM}\s*(?:室|房|号房))?|{_NUM}\s*单元"
 )
@@ -102,7 +105,7 @@ def _place_mention(text: str, start: int, end: int, entry: LexiconEntry) -> Plac
                 start,
                 end + m.end(),
                 number,
-                m.group(2) or None,
+                (m.group(2) or "").replace(" ", "") + (m.group(3) or "") or None,
             )
     vicinity = _VICINITY.match(rest)
     stop = end + (vicinity.end() if vicinity else 0)

@@ -46,6 +46,8 @@ CASES = [
     ("屋企隔离成日吵交", []),
     ("你好，我想投诉", []),
     ("英雄广场啲灯成晚着住好浪费", [("landmark", "英雄广场", None)]),
+    ("越华路116-2号门口积水", [("address", "越华路", 116)]),
+    ("坐地铁5号线到淘金站", [("metro_station", "淘金", None)]),
 ]
 
 
@@ -70,6 +72,8 @@ def test_mentions_carry_offsets_text_and_detail() -> None:
         "之一",
     )
     assert text[m.start : m.end] == m.text
+    (d,) = extract_places("越华路116-2号")
+    assert (d.number, d.detail, d.text) == (116, "-2", "越华路116-2号")
     (v,) = extract_places("喺三眼井那边")
     assert (v.text, v.value, v.start) == ("三眼井那边", "三眼井社区", 1)
 
