@@ -53,12 +53,11 @@ def claim_due(session: Session, now: datetime, limit: int, worker_id: str) -> li
 def fire(session: Session, item: DueItem, now: datetime, worker_id: str) -> bool:
     """Fire one claimed item: escalate its case and arm the next level. False if the case moved on."""
     now = require_aware(now, "now")
-    item.fired_at, item.fired_by = now, worker_id
     case = session.get(Case, item.case_id)
-    if case is None or CaseState(case.state) not in OPEN_STATES:
-        item.status = "cancelled"
+    still_open = case is not None and CaseState(case.state) in OPEN_STATES
+    item.status, item.fired_at, item.fired_by = ("fired" if still_open else "cancelled"), now, worker_id
+    if case is None or not still_open:
         return False
-    item.status = "fired"
     # One level above where the case is now (a manual escalation since arming counts too).
     level = min(int(case.escalation_level) + 1, clocks.MAX_LEVEL)
     apply_event(
