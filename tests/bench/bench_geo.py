@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 import time
 from typing import Any
@@ -123,6 +124,10 @@ def main() -> dict[str, Any]:
     print(
         f"extract_places p50 {figures['extract_p50_ms']:.2f} ms, p95 {figures['extract_p95_ms']:.2f} ms per message; "
         f"locate(text) p50 {figures['locate_text_p50_us']:.0f} µs, p99 {figures['locate_text_p99_us']:.0f} µs"
+    )
+    figures["load_average_1m"] = os.getloadavg()[0]
+    print(
+        f"(machine load average {figures['load_average_1m']:.1f} on {os.cpu_count()} cores while measuring)"
     )
     figures["lookup_p99_target_us"] = LOOKUP_P99_TARGET_US
     figures["lookup_p99_met"] = figures["lookup_p99_us"] <= LOOKUP_P99_TARGET_US
