@@ -33,6 +33,17 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+def new_revision(message: str, rev_id: str, scratch_url: str) -> None:
+    """Autogenerate the next revision from the models (developer tool, not run by the app).
+
+    `scratch_url` must be an empty database: it is upgraded to head first, then compared with the
+    models, and the difference is written to storage/migrations/versions/<rev_id>_<message>.py.
+    """
+    config = alembic_config(scratch_url)
+    command.upgrade(config, "head")
+    command.revision(config, message=message, autogenerate=True, rev_id=rev_id)
+
+
 def downgrade(url: str, revision: str) -> None:
     """Revert migrations down to `revision` (e.g. "base")."""
     command.downgrade(alembic_config(url), revision)
