@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Text  # noqa: UP035 - Rasa validates signatures by these types
+from typing import Any, Dict, List  # noqa: UP035 - Rasa validates signatures by these types
 
 import joblib
 import numpy as np
@@ -30,6 +30,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.category_model import DEFAULT_KIND, CategoryModel, ranking
+from bot.nlu.digest import source_digest
 
 logger = logging.getLogger(__name__)
 
@@ -57,21 +58,24 @@ class CategoryClassifier(GraphComponent):
     """Taxonomy category of a report, with calibrated confidence and the top-5 ranking."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:  # noqa: UP006
+    def get_default_config() -> Dict[str, Any]:  # noqa: UP006
         return {
             "kind": DEFAULT_KIND,
             # alias of the SentenceEncoderFeaturizer whose vectors to reuse
             "sentence_features": "use",
             "report_intents": ["report_issue", "consult"],
             "ranking_length": 5,
+            "source_digest": source_digest(
+                "bot/nlu/category.py", "bot/nlu/category_model.py", "bot/nlu/data/domain_words.txt"
+            ),
         }
 
     def __init__(
         self,
-        config: Dict[Text, Any],  # noqa: UP006
+        config: Dict[str, Any],  # noqa: UP006
         model_storage: ModelStorage,
         resource: Resource,
-        model: Optional[CategoryModel] = None,  # noqa: UP007
+        model: CategoryModel | None = None,  # noqa: UP007
     ) -> None:
         self._config = config
         self._model_storage = model_storage
@@ -81,7 +85,7 @@ class CategoryClassifier(GraphComponent):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],  # noqa: UP006
+        config: Dict[str, Any],  # noqa: UP006
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
@@ -89,11 +93,11 @@ class CategoryClassifier(GraphComponent):
         return cls(config, model_storage, resource)
 
     @classmethod
-    def required_packages(cls) -> List[Text]:  # noqa: UP006
+    def required_packages(cls) -> List[str]:  # noqa: UP006
         # names must be both importable and distribution names (Rasa checks one, fingerprints the other)
         return ["joblib", "jieba"]
 
-    def _vectors(self, messages: List[Message]) -> Optional[np.ndarray]:  # noqa: UP006, UP007
+    def _vectors(self, messages: List[Message]) -> np.ndarray | None:  # noqa: UP006, UP007
         alias = self._config["sentence_features"]
         rows = []
         for message in messages:
@@ -120,7 +124,7 @@ class CategoryClassifier(GraphComponent):
     @classmethod
     def load(
         cls,
-        config: Dict[Text, Any],  # noqa: UP006
+        config: Dict[str, Any],  # noqa: UP006
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
@@ -141,7 +145,7 @@ class CategoryClassifier(GraphComponent):
         if self._model is not None and with_text:
             texts = [m.get(TEXT) for m in with_text]
             ranked = ranking(self._model, texts, self._vectors(with_text), self._config["ranking_length"])
-        by_message = {id(m): r for m, r in zip(with_text, ranked)}
+        by_message = {id(m): r for m, r in zip(with_text, ranked, strict=True)}
         for message in messages:
             self._annotate(message, by_message.get(id(message), []))
         return messages

@@ -22,12 +22,12 @@ from typing import Any
 import jieba
 import numpy as np
 import yaml
+from scipy.sparse import csr_matrix, hstack
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
-from scipy.sparse import csr_matrix, hstack
 from sklearn.svm import LinearSVC
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,9 @@ class CategoryModel:
             blocks.append(csr_matrix(np.asarray(vectors, dtype=np.float64) * self.use_scale))
         return hstack(blocks).tocsr()
 
-    def fit(self, texts: Sequence[str], codes: Sequence[str], vectors: np.ndarray | None = None) -> CategoryModel:
+    def fit(
+        self, texts: Sequence[str], codes: Sequence[str], vectors: np.ndarray | None = None
+    ) -> CategoryModel:
         """Fit on normalised texts; `vectors` are their USE vectors when already computed."""
         labels = np.asarray(codes, dtype=str)
         rarest = min(Counter(labels.tolist()).values())
@@ -121,7 +123,9 @@ def ranking(
     probabilities = model.predict_proba(list(texts), vectors)
     classes = model.classes_
     order = np.argsort(-probabilities, axis=1)[:, :top]
-    return [[(str(classes[j]), float(row[j])) for j in idx] for row, idx in zip(probabilities, order)]
+    return [
+        [(str(classes[j]), float(row[j])) for j in idx] for row, idx in zip(probabilities, order, strict=True)
+    ]
 
 
 def load_category_examples(paths: Iterable[Path]) -> tuple[list[str], list[str]]:
@@ -154,10 +158,14 @@ def cross_validate(texts: Sequence[str], codes: Sequence[str], kind: str, folds:
     splitter = StratifiedKFold(folds, shuffle=True, random_state=SEED)
     for train_idx, test_idx in splitter.split(np.zeros(len(texts)), codes_arr):
         model = CategoryModel(kind).fit(
-            [texts[i] for i in train_idx], codes_arr[train_idx], None if vectors is None else vectors[train_idx]
+            [texts[i] for i in train_idx],
+            codes_arr[train_idx],
+            None if vectors is None else vectors[train_idx],
         )
         test_vectors = None if vectors is None else vectors[test_idx]
-        for i, ranked in zip(test_idx, ranking(model, [texts[i] for i in test_idx], test_vectors)):
+        for i, ranked in zip(
+            test_idx, ranking(model, [texts[i] for i in test_idx], test_vectors), strict=True
+        ):
             oof[i] = {
                 "text": texts[i],
                 "gold": codes[i],
@@ -210,8 +218,13 @@ def compare_models(kinds: Sequence[str] = MODEL_KINDS, nlu_dir: Path | None = No
     for kind in kinds:
         result = cross_validate(normalised, codes, kind)
         result.pop("predictions")
-        logger.warning("category %s: macro-F1 %.4f accuracy %.4f (n=%d)", kind, result["macro_f1"],
-                       result["accuracy"], result["n"])
+        logger.warning(
+            "category %s: macro-F1 %.4f accuracy %.4f (n=%d)",
+            kind,
+            result["macro_f1"],
+            result["accuracy"],
+            result["n"],
+        )
         results.append(result)
     return results
 

@@ -6,7 +6,7 @@ DIET may tag only "YX"), keep the rule-based one. Entities of different types ar
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Text  # noqa: UP035 - Rasa validates signatures by these types
+from typing import Any, Dict, List  # noqa: UP035 - Rasa validates signatures by these types
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -21,7 +21,9 @@ logger = logging.getLogger(__name__)
 EXACT_EXTRACTORS = ("RegexEntityExtractor", "PlaceExtractor")
 
 
-def prefer_exact(entities: list[dict[str, Any]], exact: tuple[str, ...] = EXACT_EXTRACTORS) -> list[dict[str, Any]]:
+def prefer_exact(
+    entities: list[dict[str, Any]], exact: tuple[str, ...] = EXACT_EXTRACTORS
+) -> list[dict[str, Any]]:
     """Drop statistical entities that overlap an exact entity of the same type."""
     exact_spans = [(e["entity"], e["start"], e["end"]) for e in entities if e.get("extractor") in exact]
 
@@ -41,7 +43,7 @@ class ExactEntityPreference(GraphComponent):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],  # noqa: UP006
+        config: Dict[str, Any],  # noqa: UP006
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,

@@ -9,6 +9,7 @@ confusions with examples.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -52,7 +53,9 @@ def load_heldout(directory: Path = HELDOUT_DIR) -> list[HeldoutExample]:
     for path in sorted(directory.glob("heldout_*.yml")):
         for message in load_data(str(path)).intent_examples:
             examples.append(
-                HeldoutExample(message.get("text"), message.get("intent"), example_category(message), path.name)
+                HeldoutExample(
+                    message.get("text"), message.get("intent"), example_category(message), path.name
+                )
             )
     return examples
 
@@ -77,7 +80,9 @@ def parse_all(model_path: Path, texts: Sequence[str]) -> tuple[list[dict[str, An
     return asyncio.run(run())
 
 
-def classification_summary(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
+def classification_summary(
+    gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]
+) -> dict[str, Any]:
     """Accuracy, macro-F1 and per-label precision/recall/F1/support."""
     from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
@@ -90,7 +95,7 @@ def classification_summary(gold: Sequence[str], predicted: Sequence[str], labels
         "macro_f1": float(f1_score(gold, predicted, labels=list(labels), average="macro", zero_division=0)),
         "per_label": {
             label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for label, p, r, f, s in zip(labels, precision, recall, f1, support)
+            for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
         },
     }
 
@@ -99,15 +104,17 @@ def top_confusions(
     gold: Sequence[str], predicted: Sequence[str], texts: Sequence[str], top: int = 10
 ) -> list[dict[str, Any]]:
     """The most frequent (gold, predicted) mistakes, each with up to three example texts."""
-    pairs = Counter((g, p) for g, p in zip(gold, predicted) if g != p)
+    pairs = Counter((g, p) for g, p in zip(gold, predicted, strict=True) if g != p)
     out = []
     for (g, p), count in pairs.most_common(top):
-        examples = [t for t, gg, pp in zip(texts, gold, predicted) if gg == g and pp == p][:3]
+        examples = [t for t, gg, pp in zip(texts, gold, predicted, strict=True) if gg == g and pp == p][:3]
         out.append({"gold": g, "predicted": p, "count": count, "examples": examples})
     return out
 
 
-def save_confusion_png(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str], path: Path, title: str) -> Path:
+def save_confusion_png(
+    gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str], path: Path, title: str
+) -> Path:
     """Draw the confusion matrix (rows gold, columns predicted) to a PNG with matplotlib's Agg backend."""
     import matplotlib
 
@@ -121,9 +128,16 @@ def save_confusion_png(gold: Sequence[str], predicted: Sequence[str], labels: Se
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(labels)), labels=list(labels), rotation=90, fontsize=7)
     ax.set_yticks(range(len(labels)), labels=list(labels), fontsize=7)
-    for i, j in zip(*np.nonzero(matrix)):
-        ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=6,
-                color="white" if matrix[i, j] > matrix.max() / 2 else "black")
+    for i, j in zip(*np.nonzero(matrix), strict=True):
+        ax.text(
+            j,
+            i,
+            str(matrix[i, j]),
+            ha="center",
+            va="center",
+            fontsize=6,
+            color="white" if matrix[i, j] > matrix.max() / 2 else "black",
+        )
     ax.set_xlabel("predicted")
     ax.set_ylabel("gold")
     ax.set_title(title)
@@ -151,7 +165,7 @@ def evaluate_heldout(model_path: Path, examples: Sequence[HeldoutExample]) -> di
     parses, latencies = parse_all(model_path, [e.text for e in examples])
     gold_intents = [e.intent for e in examples]
     predicted_intents = [(p.get("intent") or {}).get("name") or "None" for p in parses]
-    reports = [(e, p) for e, p in zip(examples, parses) if e.category]
+    reports = [(e, p) for e, p in zip(examples, parses, strict=True) if e.category]
     gold_categories = [e.category or "" for e, _ in reports]
     # end to end: a report DIET misread as another intent has category None and counts as wrong
     predicted_categories = [p.get("category") or "None" for _, p in reports]
@@ -159,20 +173,35 @@ def evaluate_heldout(model_path: Path, examples: Sequence[HeldoutExample]) -> di
     intent_labels = sorted(set(gold_intents))
     category_labels = sorted(set(gold_categories))
     EVAL_DIR.mkdir(parents=True, exist_ok=True)
-    save_confusion_png(gold_intents, predicted_intents, intent_labels, EVAL_DIR / "intent_confusion.png",
-                       "intents (held-out)")
-    save_confusion_png(gold_categories, predicted_categories, category_labels,
-                       EVAL_DIR / "category_confusion.png", "categories (held-out reports)")
+    save_confusion_png(
+        gold_intents,
+        predicted_intents,
+        intent_labels,
+        EVAL_DIR / "intent_confusion.png",
+        "intents (held-out)",
+    )
+    save_confusion_png(
+        gold_categories,
+        predicted_categories,
+        category_labels,
+        EVAL_DIR / "category_confusion.png",
+        "categories (held-out reports)",
+    )
     report_texts = [e.text for e, _ in reports]
     return {
         "model": model_path.name,
         "heldout_files": sorted({e.source for e in examples}),
-        "intent": {**classification_summary(gold_intents, predicted_intents, intent_labels),
-                   "top_confusions": top_confusions(gold_intents, predicted_intents, [e.text for e in examples])},
-        "category": {**classification_summary(gold_categories, predicted_categories, category_labels),
-                     "classifier_only_macro_f1": classification_summary(
-                         gold_categories, ranking_top, category_labels)["macro_f1"],
-                     "top_confusions": top_confusions(gold_categories, predicted_categories, report_texts)},
+        "intent": {
+            **classification_summary(gold_intents, predicted_intents, intent_labels),
+            "top_confusions": top_confusions(gold_intents, predicted_intents, [e.text for e in examples]),
+        },
+        "category": {
+            **classification_summary(gold_categories, predicted_categories, category_labels),
+            "classifier_only_macro_f1": classification_summary(gold_categories, ranking_top, category_labels)[
+                "macro_f1"
+            ],
+            "top_confusions": top_confusions(gold_categories, predicted_categories, report_texts),
+        },
         "latency": latency_summary(latencies),
     }
 
@@ -180,7 +209,7 @@ def evaluate_heldout(model_path: Path, examples: Sequence[HeldoutExample]) -> di
 def evaluate_group_public_split(progress: Callable[[str], None]) -> dict[str, Any] | None:
     """The group engineer's public-split evaluation (bot.nlu.group_model), when it exists."""
     try:
-        from bot.nlu import group_model
+        group_model = importlib.import_module("bot.nlu.group_model")
     except ImportError:
         progress("note: bot.nlu.group_model is not available yet; public-split group evaluation skipped")
         return None
@@ -216,22 +245,32 @@ def run_evaluation(progress: Callable[[str], None] = logger.info) -> int:
     progress(f"parsing {len(examples)} held-out messages with {model_path.name}")
     report = evaluate_heldout(model_path, examples)
     report["group_public_split"] = evaluate_group_public_split(progress)
-    (EVAL_DIR / "nlu_report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    (EVAL_DIR / "nlu_report.json").write_text(
+        json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8"
+    )
     _print_headline(report, progress)
-    ok = (report["category"]["macro_f1"] >= CATEGORY_MACRO_F1_FLOOR
-          and report["intent"]["accuracy"] >= INTENT_ACCURACY_FLOOR)
+    ok = (
+        report["category"]["macro_f1"] >= CATEGORY_MACRO_F1_FLOOR
+        and report["intent"]["accuracy"] >= INTENT_ACCURACY_FLOOR
+    )
     return 0 if ok else 1
 
 
 def _print_headline(report: dict[str, Any], progress: Callable[[str], None]) -> None:
     intent, category, latency = report["intent"], report["category"], report["latency"]
-    progress(f"intent accuracy {intent['accuracy']:.4f} (floor {INTENT_ACCURACY_FLOOR}), "
-             f"macro-F1 {intent['macro_f1']:.4f}, n={intent['n']}")
-    progress(f"category macro-F1 {category['macro_f1']:.4f} (floor {CATEGORY_MACRO_F1_FLOOR}), "
-             f"accuracy {category['accuracy']:.4f}, classifier alone {category['classifier_only_macro_f1']:.4f}, "
-             f"n={category['n']}")
-    progress(f"parse p50 {latency['p50_ms']:.1f} ms, p95 {latency['p95_ms']:.1f} ms "
-             f"(target <= {PARSE_P95_TARGET_MS:.0f}), {latency['messages_per_s']:.1f} msg/s")
+    progress(
+        f"intent accuracy {intent['accuracy']:.4f} (floor {INTENT_ACCURACY_FLOOR}), "
+        f"macro-F1 {intent['macro_f1']:.4f}, n={intent['n']}"
+    )
+    progress(
+        f"category macro-F1 {category['macro_f1']:.4f} (floor {CATEGORY_MACRO_F1_FLOOR}), "
+        f"accuracy {category['accuracy']:.4f}, classifier alone {category['classifier_only_macro_f1']:.4f}, "
+        f"n={category['n']}"
+    )
+    progress(
+        f"parse p50 {latency['p50_ms']:.1f} ms, p95 {latency['p95_ms']:.1f} ms "
+        f"(target <= {PARSE_P95_TARGET_MS:.0f}), {latency['messages_per_s']:.1f} msg/s"
+    )
     for label, f1 in weak_labels(category):
         progress(f"weak category {label}: F1 {f1:.2f}")
     for row in (intent["top_confusions"] + category["top_confusions"])[:12]:

@@ -144,7 +144,9 @@ def build_tables(protected: Iterable[str] = (), path: Path = CANTONESE_TABLE) ->
         # a place name that contains a mapped or numeral character must survive untouched
         if relevant_chars.intersection(word):
             words[word] = word
-    with_numerals = sorted((w for w in protected_set if any(c in _NUMERAL_CHARS for c in w)), key=len, reverse=True)
+    with_numerals = sorted(
+        (w for w in protected_set if any(c in _NUMERAL_CHARS for c in w)), key=len, reverse=True
+    )
     numeral_places = re.compile("|".join(map(re.escape, with_numerals))) if with_numerals else None
     return NormaliserTables(words, word_lengths(words), emoji, protected_set, numeral_places)
 

@@ -8,7 +8,7 @@ Entity annotations in training examples are moved to their position in the rewri
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Dict  # noqa: UP035 - Rasa validates signatures by these types
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -18,6 +18,7 @@ from rasa.shared.nlu.constants import ENTITIES, ENTITY_ATTRIBUTE_END, ENTITY_ATT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.nlu.digest import source_digest
 from bot.nlu.normalise import convert_numerals, normalise
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,9 @@ def relocate_entities(original: str, normalised: str, entities: list[dict[str, A
         expected = round(entity[ENTITY_ATTRIBUTE_START] * len(normalised) / max(len(original), 1))
         found = _closest_occurrence(normalised, [c for c in candidates if c], expected)
         if found is None:
-            logger.warning("entity %r (%s) lost by normalisation of %r", surface, entity.get("entity"), original)
+            logger.warning(
+                "entity %r (%s) lost by normalisation of %r", surface, entity.get("entity"), original
+            )
             continue
         start, new_surface = found
         relocated = {**entity, ENTITY_ATTRIBUTE_START: start, ENTITY_ATTRIBUTE_END: start + len(new_surface)}
@@ -66,6 +69,19 @@ def _closest_occurrence(text: str, candidates: list[str], expected: int) -> tupl
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False)
 class TextNormaliser(GraphComponent):
     """Normalises message text (width, traditional, Cantonese, emoji, punctuation, numerals, case codes)."""
+
+    @staticmethod
+    def get_default_config() -> Dict[str, Any]:  # noqa: UP006
+        return {
+            "source_digest": source_digest(
+                "bot/nlu/normalise.py",
+                "bot/nlu/normalise_component.py",
+                "bot/nlu/data/cantonese.yml",
+                "routing/lexicon.py",
+                "routing/data/places.csv",
+                "routing/data/place_aliases.yml",
+            )
+        }
 
     @classmethod
     def create(

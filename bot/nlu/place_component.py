@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Dict, List, Text  # noqa: UP035 - Rasa validates signatures by these types
+from typing import Any, Dict, List  # noqa: UP035 - Rasa validates signatures by these types
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -65,7 +65,7 @@ class PlaceExtractor(GraphComponent, EntityExtractorMixin):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],  # noqa: UP006
+        config: Dict[str, Any],  # noqa: UP006
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,

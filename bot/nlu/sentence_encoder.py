@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Sequence
-from typing import Any, Dict, List, Text  # noqa: UP035 - Rasa validates component signatures by these types
+from typing import Any, Dict, List  # noqa: UP035 - Rasa validates component signatures by these types
 
 import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -22,6 +22,8 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu.digest import source_digest
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +49,15 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
     """Adds the USE v3 sentence vector of the message text as a dense sentence feature."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:  # noqa: UP006
-        return {**DenseFeaturizer.get_default_config(), "batch_size": 64}
+    def get_default_config() -> Dict[str, Any]:  # noqa: UP006
+        return {
+            **DenseFeaturizer.get_default_config(),
+            "batch_size": 64,
+            "source_digest": source_digest("bot/nlu/sentence_encoder.py"),
+        }
 
     @classmethod
-    def validate_config(cls, config: Dict[Text, Any]) -> None:  # noqa: UP006
+    def validate_config(cls, config: Dict[str, Any]) -> None:  # noqa: UP006
         """Only the batch size is ours; it must be positive."""
         if int(config.get("batch_size", 1)) < 1:
             raise ValueError("SentenceEncoderFeaturizer: batch_size must be >= 1")
@@ -59,7 +65,7 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],  # noqa: UP006
+        config: Dict[str, Any],  # noqa: UP006
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
@@ -71,7 +77,7 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
         size = self._config["batch_size"]
         for first in range(0, len(with_text), size):
             batch = with_text[first : first + size]
-            for message, vector in zip(batch, encode([m.get(TEXT) for m in batch])):
+            for message, vector in zip(batch, encode([m.get(TEXT) for m in batch]), strict=True):
                 message.add_features(Features(vector.reshape(1, -1), "sentence", TEXT, self._identifier))
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:

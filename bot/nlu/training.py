@@ -79,8 +79,9 @@ def _train(out_path: Path, progress: Callable[[str], None]) -> Path:
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     from rasa.model_training import train
 
-    with tempfile.TemporaryDirectory(prefix="gridsec-train-", dir=out_path.parent) as tmp, _working_directory(
-        REPO_ROOT
+    with (
+        tempfile.TemporaryDirectory(prefix="gridsec-train-", dir=out_path.parent) as tmp,
+        _working_directory(REPO_ROOT),
     ):
         result = train(
             domain=str(REPO_ROOT / "domain.yml"),
@@ -134,5 +135,3 @@ def latest_model(models_dir: Path = MODELS_DIR) -> Path | None:
     """The newest trained gridsec model, if any (for tools that accept a stale model)."""
     models = sorted(models_dir.glob(f"{MODEL_PREFIX}*.tar.gz"), key=lambda p: p.stat().st_mtime)
     return models[-1] if models else None
-
-

@@ -39,7 +39,12 @@ def main() -> dict[str, Any]:
         f"{parse['messages_per_s']:.1f} msg/s over {parse['n']} held-out messages"
     )
     print(f"nlu baseline (normaliser alone): p50 {floor['p50_ms']:.2f} ms, p95 {floor['p95_ms']:.2f} ms")
-    return {"parse": parse, "normaliser": floor, "target_p95_ms": PARSE_P95_TARGET_MS, "model": model_path.name}
+    return {
+        "parse": parse,
+        "normaliser": floor,
+        "target_p95_ms": PARSE_P95_TARGET_MS,
+        "model": model_path.name,
+    }
 
 
 if __name__ == "__main__":

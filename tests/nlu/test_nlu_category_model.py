@@ -9,9 +9,30 @@ import pytest
 from bot.nlu.category import category_groups
 from bot.nlu.category_model import CategoryModel, cross_validate, load_category_examples, ranking
 
-GARBAGE = ["垃圾堆咗三日冇人收", "垃圾桶满晒好臭", "楼下垃圾站成日冇人清", "垃圾清运唔及时", "有人乱倒垃圾", "垃圾堆积好多苍蝇"]
-STREETLIGHT = ["路灯唔着", "条街啲路灯坏咗好黑", "路灯闪下闪下", "夜晚路灯冇开", "路灯柱歪咗", "成排路灯都唔亮"]
-PARKING = ["有车停喺人行道", "门口成日有人乱停车", "违章停车堵住出口", "车停喺消防通道", "双黄线有车停", "乱停车好严重"]
+GARBAGE = [
+    "垃圾堆咗三日冇人收",
+    "垃圾桶满晒好臭",
+    "楼下垃圾站成日冇人清",
+    "垃圾清运唔及时",
+    "有人乱倒垃圾",
+    "垃圾堆积好多苍蝇",
+]
+STREETLIGHT = [
+    "路灯唔着",
+    "条街啲路灯坏咗好黑",
+    "路灯闪下闪下",
+    "夜晚路灯冇开",
+    "路灯柱歪咗",
+    "成排路灯都唔亮",
+]
+PARKING = [
+    "有车停喺人行道",
+    "门口成日有人乱停车",
+    "违章停车堵住出口",
+    "车停喺消防通道",
+    "双黄线有车停",
+    "乱停车好严重",
+]
 
 
 def _data() -> tuple[list[str], list[str]]:

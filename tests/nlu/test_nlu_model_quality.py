@@ -55,12 +55,12 @@ def test_intent_accuracy_floor(heldout: list[HeldoutExample], heldout_parses: li
     gold = [e.intent for e in heldout]
     predicted = [(p.get("intent") or {}).get("name") or "None" for p in heldout_parses]
     summary = classification_summary(gold, predicted, sorted(set(gold)))
-    misses = [(e.text, e.intent, p) for e, p in zip(heldout, predicted) if e.intent != p][:15]
+    misses = [(e.text, e.intent, p) for e, p in zip(heldout, predicted, strict=True) if e.intent != p][:15]
     assert summary["accuracy"] >= INTENT_ACCURACY_FLOOR, misses
 
 
 def test_category_macro_f1_floor(heldout: list[HeldoutExample], heldout_parses: list[dict[str, Any]]) -> None:
-    reports = [(e, p) for e, p in zip(heldout, heldout_parses) if e.category]
+    reports = [(e, p) for e, p in zip(heldout, heldout_parses, strict=True) if e.category]
     gold = [e.category or "" for e, _ in reports]
     predicted = [p.get("category") or "None" for _, p in reports]
     summary = classification_summary(gold, predicted, sorted(set(gold)))
@@ -101,7 +101,17 @@ def test_case_code_is_extracted_once_and_exactly(nlu_parse: Callable[[str], dict
 def test_rasa_data_validate_passes() -> None:
     rasa = Path(sys.executable).with_name("rasa")
     result = subprocess.run(
-        [str(rasa), "data", "validate", "--data", "nlu_data", "--domain", "domain.yml", "--config", "config.yml"],
+        [
+            str(rasa),
+            "data",
+            "validate",
+            "--data",
+            "nlu_data",
+            "--domain",
+            "domain.yml",
+            "--config",
+            "config.yml",
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
