@@ -197,7 +197,7 @@ def roster_people_and_shifts(geo_dir: Path) -> tuple[list[dict[str, Any]], list[
                     "id": r["person_id"],
                     "name": r["name"],
                     "phone": r["phone"],
-                    "role": ROLE_MAP[r["role"]],
+                    "role": _role(r),
                     "street_code": r["street_code"] or None,
                     "community_code": community,
                     "grid_id": grid,
@@ -218,6 +218,12 @@ def roster_people_and_shifts(geo_dir: Path) -> tuple[list[dict[str, Any]], list[
                     }
                 )
     return people, shifts
+
+
+def _role(row: dict[str, str]) -> str:
+    if row.get("role") not in ROLE_MAP:
+        raise ValueError(f"roster.csv: person {row.get('person_id')!r} has unknown role {row.get('role')!r}")
+    return ROLE_MAP[row["role"]]
 
 
 def _clock(text: str) -> time:

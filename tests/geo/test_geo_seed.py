@@ -106,3 +106,18 @@ def test_seed_repairs_a_changed_row(engine: Engine) -> None:
             select(DutyShift).where(DutyShift.person_id == "GW-440104001007-01")
         ).scalar_one()
         assert (shift.starts.hour, shift.ends.hour) == (8, 20)
+
+
+def test_a_bad_roster_row_is_a_clear_error(tmp_path) -> None:  # noqa: ANN001
+    import shutil
+
+    import pytest
+
+    from storage.seed import GEO_DIR, roster_people_and_shifts
+
+    for name in ("roster.csv",):
+        shutil.copy(GEO_DIR / name, tmp_path / name)
+    text = (tmp_path / "roster.csv").read_text(encoding="utf-8").replace(",street_staff,", ",mayor,", 1)
+    (tmp_path / "roster.csv").write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match="unknown role 'mayor'"):
+        roster_people_and_shifts(tmp_path)
