@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from storage.models import Community, Department, DutyShift, Grid, Person, Street
-from storage.seed import seed_all
+from storage.seed import GEO_DIR, roster_people_and_shifts, seed_all
 
 EXPECTED = {"streets": 18, "communities": 222, "grids": 1893, "departments": 42 + 2 * 18}
 
@@ -108,16 +111,8 @@ def test_seed_repairs_a_changed_row(engine: Engine) -> None:
         assert (shift.starts.hour, shift.ends.hour) == (8, 20)
 
 
-def test_a_bad_roster_row_is_a_clear_error(tmp_path) -> None:  # noqa: ANN001
-    import shutil
-
-    import pytest
-
-    from storage.seed import GEO_DIR, roster_people_and_shifts
-
-    for name in ("roster.csv",):
-        shutil.copy(GEO_DIR / name, tmp_path / name)
-    text = (tmp_path / "roster.csv").read_text(encoding="utf-8").replace(",street_staff,", ",mayor,", 1)
+def test_a_bad_roster_row_is_a_clear_error(tmp_path: Path) -> None:
+    text = (GEO_DIR / "roster.csv").read_text(encoding="utf-8").replace(",street_staff,", ",mayor,", 1)
     (tmp_path / "roster.csv").write_text(text, encoding="utf-8")
     with pytest.raises(ValueError, match="unknown role 'mayor'"):
         roster_people_and_shifts(tmp_path)
