@@ -197,7 +197,6 @@ def apply_event(
     session: Session,
     case: Case,
     event: CaseEvent | str,
-    *,
     actor: str,
     now: datetime,
     payload: Mapping[str, Any] | None = None,

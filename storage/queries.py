@@ -7,14 +7,16 @@ SQLite (see storage.db).
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from routing.types import GeoPoint, OpenCaseSummary
 from storage.lifecycle import OPEN_STATES
-from storage.models import Case, CaseEventRecord, DueItem, Resident
+from storage.models import Case, CaseEventRecord, DueItem, Resident, Street
 from storage.timeutil import require_aware
 
 logger = logging.getLogger(__name__)
@@ -149,3 +151,50 @@ def state_counts(session: Session, *, street_code: str | None = None) -> dict[st
     if street_code is not None:
         query = query.where(Case.street_code == street_code)
     return {state: int(count) for state, count in session.execute(query).all()}
+
+
+def open_case_summaries(
+    session: Session,
+    now: datetime,
+    *,
+    within: timedelta,
+    category: str | None = None,
+    near: GeoPoint | None = None,
+    radius_m: float = 1000.0,
+    limit: int = 200,
+) -> list[OpenCaseSummary]:
+    """Open cases reported in the last `within`, for `routing.duplicates.find_duplicate`.
+
+    With `near`, only cases inside a lat/lng box of `radius_m` around it (the router measures the
+    real distance); cases without a point are kept when they share the category (street/grid match).
+    """
+    now = require_aware(now, "now")
+    query = (
+        select(Case, Street.name)
+        .outerjoin(Street, Street.code == Case.street_code)
+        .where(Case.state.in_(OPEN_STATE_VALUES), Case.created_at >= now - within)
+    )
+    if category is not None:
+        query = query.where(Case.category == category)
+    if near is not None:
+        dlat = radius_m / 111_320.0
+        dlng = radius_m / (111_320.0 * max(math.cos(math.radians(near.lat)), 0.01))
+        query = query.where(
+            (Case.lat.is_(None))
+            | (
+                Case.lat.between(near.lat - dlat, near.lat + dlat)
+                & Case.lng.between(near.lng - dlng, near.lng + dlng)
+            )
+        )
+    rows = session.execute(query.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit)).all()
+    return [
+        OpenCaseSummary(
+            case_code=case.code,
+            category=case.category or "",
+            opened_at=case.created_at,
+            point=GeoPoint(case.lat, case.lng) if case.lat is not None and case.lng is not None else None,
+            street=street_name,
+            grid=case.grid_id,
+        )
+        for case, street_name in rows
+    ]

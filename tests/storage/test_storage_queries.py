@@ -65,3 +65,24 @@ def test_overdue_lists_and_reminder_window(
         assert [c.id for c in overdue_cases(session, utcnow(), worker_id=org.worker)] == [late.id]  # fired
         assert overdue_cases(session, utcnow(), street_code="440104999") == []
         assert on_time.id not in [c.id for c in overdue_cases(session, utcnow())]
+
+
+def test_open_case_summaries_feed_the_duplicate_check(session: Session, org: Org) -> None:
+    from routing.types import GeoPoint
+    from storage.queries import open_case_summaries
+
+    with freeze_time(T0) as clock:
+        near = new_case(session, org, utcnow(), category="MANHOLE", lat=23.1300, lng=113.2700)
+        new_case(session, org, utcnow(), category="MANHOLE", lat=23.1600, lng=113.2700)  # ~3.3 km north
+        new_case(session, org, utcnow(), category="GARBAGE", lat=23.1300, lng=113.2700)
+        closed = new_case(session, org, utcnow(), category="MANHOLE", lat=23.1301, lng=113.2701)
+        apply_event(session, closed, CaseEvent.CANCEL, actor="resident", now=utcnow())
+        clock.tick(timedelta(hours=30))
+        session.commit()
+        found = open_case_summaries(
+            session, utcnow(), within=timedelta(days=2), category="MANHOLE", near=GeoPoint(23.1302, 113.2702)
+        )
+        assert [(s.case_code, s.street, s.grid, s.point) for s in found] == [
+            (near.code, "洪桥", org.grid, GeoPoint(23.13, 113.27))
+        ]
+        assert open_case_summaries(session, utcnow(), within=timedelta(hours=24), category="MANHOLE") == []
