@@ -14,8 +14,8 @@ import logging
 import os
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -29,29 +29,41 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from wechatpy import WeChatClient
 from wechatpy.crypto import WeChatCrypto
-from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.messages import BaseMessage
-from wechatpy.utils import check_signature
 
 from bot.channels.wechat_config import WeChatChannelConfig, build_client
 from bot.channels.wechat_media import PhotoReader, fetch_photo
-from bot.channels.wechat_store import Arrival, inbound_key, record_arrival, signature_key
+from bot.channels.wechat_store import (
+    Arrival,
+    choice_payload,
+    inbound_key,
+    queue_reply,
+    recent_inbound_count,
+    record_arrival,
+    signature_key,
+)
+from bot.channels.wechat_verify import PayloadTooLarge, decrypted, read_body, verified_query
 from bot.inbound import Inbound, normalise
-from bot.wechat_xml import MAX_BODY_BYTES, InboundXMLError, encrypted_envelope, parse_safely
+from bot.wechat_xml import InboundXMLError, parse_safely
 from storage.errors import ChannelAuthError
-from storage.outbox import enqueue
 from storage.timeutil import utcnow
 
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "wechat"
-MAX_SIGNATURE_AGE_S = 300  # WeChat signs each push when it sends it; older signatures are replays
-TEXT_TEMPLATE = "wechat.text"
+RATE_LIMIT = 20  # messages per openid per RATE_WINDOW; beyond it the resident is told once, then ignored
+RATE_WINDOW = timedelta(minutes=1)
+CHOICE_TTL = timedelta(hours=2)  # a numbered list of choices is answerable this long
+TOO_FAST = "您发送得太频繁了，请稍等一分钟再发。"
 Clock = Callable[[], datetime]
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 
-class PayloadTooLarge(InboundXMLError):
-    """The body is over `MAX_BODY_BYTES`."""
+def _refuse(status: int, error: ChannelAuthError | InboundXMLError) -> HTTPResponse:
+    logger.warning("WeChat request refused (%s): %s", status, error.detail)
+    return response.text(
+        {400: "bad request", 403: "forbidden", 413: "payload too large"}[status], status=status
+    )
 
 
 class WeChatOutput(OutputChannel):
@@ -77,26 +89,11 @@ class WeChatOutput(OutputChannel):
         self._count += 1
         return f"wechat:{self._turn_key}:r{self._count}"
 
-    def enqueue_text(self, recipient_id: str, text: str) -> str:
-        """Queue one text for the resident (synchronously); returns its idempotency key."""
-        from sqlalchemy import select
-
-        from storage.models import OutboxMessage
-
+    def enqueue_text(self, recipient_id: str, text: str, choices: Sequence[Mapping[str, str]] = ()) -> str:
+        """Queue one text for the resident (synchronously, its own transaction); returns its key."""
         key = self._next_key()
         with self._session_factory() as session, session.begin():
-            if session.execute(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)).first():
-                return key
-            enqueue(
-                session,
-                recipient_kind="resident",
-                recipient_id=recipient_id,
-                template=TEXT_TEMPLATE,
-                params={"text": text},
-                idempotency_key=key,
-                now=self._clock(),
-                channel=CHANNEL_NAME,
-            )
+            queue_reply(session, recipient_id, text, idempotency_key=key, now=self._clock(), choices=choices)
         return key
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
@@ -111,9 +108,9 @@ class WeChatOutput(OutputChannel):
     async def send_text_with_buttons(
         self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
     ) -> None:
-        """One message: the text, then the choices numbered (WeChat text has no buttons)."""
+        """One message: the text, then the choices numbered; "2" or a title answers with that payload."""
         lines = [text] + [f"{number}. {button.get('title', '')}" for number, button in enumerate(buttons, 1)]
-        await self.send_text_message(recipient_id, "\n".join(lines))
+        await asyncio.to_thread(self.enqueue_text, recipient_id, "\n".join(lines).strip(), buttons)
 
 
 class WeChatInput(InputChannel):
@@ -178,53 +175,27 @@ class WeChatInput(InputChannel):
 
     # -- the steps of the webhook ---------------------------------------------------------------------
     def _extract_verified_query(self, request: Request) -> dict[str, str]:
-        """Check the URL signature and its freshness; raise ChannelAuthError when either fails."""
-        args = {
-            name: request.args.get(name, "") for name in ("signature", "timestamp", "nonce", "msg_signature")
-        }
-        try:
-            check_signature(self.config.token.reveal(), args["signature"], args["timestamp"], args["nonce"])
-            age = abs(self._clock().timestamp() - int(args["timestamp"]))
-        except (InvalidSignatureException, ValueError) as error:
-            raise ChannelAuthError("bad WeChat signature") from error
-        if age > MAX_SIGNATURE_AGE_S:
-            raise ChannelAuthError(f"stale WeChat signature ({age:.0f} s old)")
-        return args
-
-    @staticmethod
-    def _extract_body(request: Request) -> bytes:
-        declared = int(request.headers.get("content-length") or 0)
-        body = request.body or b""
-        if declared > MAX_BODY_BYTES or len(body) > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"body of {max(declared, len(body))} bytes is over {MAX_BODY_BYTES}")
-        return body
+        return verified_query(self.config.token.reveal(), request.args, self._clock())
 
     def _extract_plaintext(self, body: bytes, query: Mapping[str, str]) -> bytes:
-        """The message XML: the body itself in plaintext mode, wechatpy's decryption in safe mode."""
-        if self.crypto is None:
-            return body
-        envelope = encrypted_envelope(body)
-        try:
-            plain = self.crypto.decrypt_message(
-                envelope, query["msg_signature"], query["timestamp"], query["nonce"]
-            )
-        except (InvalidSignatureException, InvalidAppIdException) as error:
-            raise ChannelAuthError("bad WeChat message signature or app id") from error
-        except (ValueError, TypeError, UnicodeDecodeError) as error:
-            raise InboundXMLError(f"undecryptable message: {type(error).__name__}") from error
-        return plain.encode("utf-8") if isinstance(plain, str) else plain
+        return decrypted(self.crypto, body, query)
 
-    def _record(self, msg: BaseMessage, query: Mapping[str, str]) -> Arrival:
-        request_key = signature_key(
-            query["timestamp"], query["nonce"], query["msg_signature"] or query["signature"]
-        )
+    def _record(self, msg: BaseMessage, query: Mapping[str, str]) -> tuple[Arrival, int]:
+        """Dedupe and replay check in one transaction; for a new message, also its sender's recent count."""
+        signed = query["msg_signature"] or query["signature"]
+        now = self._clock()
         with self._session() as session:
-            arrival = record_arrival(session, inbound_key(msg), request_key, self._clock())
+            arrival = record_arrival(
+                session, inbound_key(msg), signature_key(query["timestamp"], query["nonce"], signed), now
+            )
             if arrival is Arrival.REPLAY:
                 session.rollback()  # a refused request leaves nothing behind
-            else:
-                session.commit()
-        return arrival
+                return arrival, 0
+            recent = (
+                recent_inbound_count(session, msg.source, now - RATE_WINDOW) if arrival is Arrival.NEW else 0
+            )
+            session.commit()
+        return arrival, recent
 
     # -- the background work ----------------------------------------------------------------------------
     def _schedule(self, coroutine: Awaitable[None]) -> None:
@@ -237,9 +208,24 @@ class WeChatInput(InputChannel):
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _work(
-        self, msg: BaseMessage, inbound: Inbound, on_new_message: Callable[[UserMessage], Awaitable[Any]]
-    ) -> None:
+    def _dispatch(self, msg: BaseMessage, recent: int, on_new_message: OnNewMessage) -> None:
+        """Start the turn, or over the per-openid rate limit tell the resident once and drop the rest."""
+        inbound = normalise(msg)
+        if recent > RATE_LIMIT:
+            logger.warning(
+                "WeChat resident %s over the rate limit (%s in %s)", msg.source, recent, RATE_WINDOW
+            )
+            inbound = Inbound(
+                text=None, metadata=inbound.metadata, reply=TOO_FAST if recent == RATE_LIMIT + 1 else None
+            )
+        if inbound.text is not None or inbound.reply is not None:
+            self._schedule(self._work(msg, inbound, on_new_message))
+
+    def _resolve_choice(self, openid: str, text: str) -> dict[str, str] | None:
+        with self._session() as session:
+            return choice_payload(session, openid, text, self._clock() - CHOICE_TTL)
+
+    async def _work(self, msg: BaseMessage, inbound: Inbound, on_new_message: OnNewMessage) -> None:
         openid = msg.source
         lock = self._sender_locks.setdefault(openid, asyncio.Lock())
         async with lock:  # one resident's messages run in arrival order
@@ -250,24 +236,29 @@ class WeChatInput(InputChannel):
                 if inbound.text is None:
                     return
                 text, metadata = inbound.text, dict(inbound.metadata)
+                if msg.type == "text" and (
+                    choice := await asyncio.to_thread(self._resolve_choice, openid, text)
+                ):
+                    text, metadata = choice["payload"], metadata | {"choice": choice}
                 if inbound.media_id:
                     text, metadata = await fetch_photo(
                         self.client, inbound.media_id, text, metadata, self._media_root, self._photo_reader
                     )
-                message = UserMessage(
-                    text,
-                    output,
-                    sender_id=openid,
-                    input_channel=CHANNEL_NAME,
-                    message_id=inbound_key(msg),
-                    metadata=metadata,
+                await on_new_message(
+                    UserMessage(
+                        text,
+                        output,
+                        openid,
+                        input_channel=CHANNEL_NAME,
+                        message_id=inbound_key(msg),
+                        metadata=metadata,
+                    )
                 )
-                await on_new_message(message)
             except Exception:  # the edge: log with the traceback; WeChat has had its answer already
                 logger.exception("WeChat turn for %s failed", inbound_key(msg))
 
     # -- the blueprint --------------------------------------------------------------------------------
-    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         """`GET /` health, `GET /webhook` echo verification, `POST /webhook` messages."""
         wechat_webhook = Blueprint("wechat_webhook", __name__)
 
@@ -280,35 +271,29 @@ class WeChatInput(InputChannel):
             try:
                 self._extract_verified_query(request)
             except ChannelAuthError as error:
-                logger.warning("WeChat verification refused: %s", error.detail)
-                return response.text("forbidden", status=403)
+                return _refuse(403, error)
             return response.text(request.args.get("echostr", ""))
 
-        @wechat_webhook.route("/webhook", methods=["POST"])
+        @wechat_webhook.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
             try:
                 query = self._extract_verified_query(request)
-                plaintext = self._extract_plaintext(self._extract_body(request), query)
+                plaintext = self._extract_plaintext(await read_body(request), query)
                 msg = parse_safely(plaintext)
-                inbound = normalise(msg)
-                arrival = await asyncio.to_thread(self._record, msg, query)
+                arrival, recent = await asyncio.to_thread(self._record, msg, query)
             except ChannelAuthError as error:
-                logger.warning("WeChat post refused: %s", error.detail)
-                return response.text("forbidden", status=403)
+                return _refuse(403, error)
             except PayloadTooLarge as error:
-                logger.warning("WeChat post refused: %s", error.detail)
-                return response.text("payload too large", status=413)
+                return _refuse(413, error)
             except InboundXMLError as error:
-                logger.warning("WeChat post refused: %s", error.detail)
-                return response.text("bad request", status=400)
+                return _refuse(400, error)
             except SQLAlchemyError:  # not acknowledged, so WeChat retries once the database is back
                 logger.exception("WeChat post not recorded: database unavailable")
                 return response.text("try again", status=503)
             if arrival is Arrival.REPLAY:
-                logger.warning("WeChat post refused: signature replayed for %s", inbound_key(msg))
-                return response.text("forbidden", status=403)
+                return _refuse(403, ChannelAuthError(f"signature replayed for {inbound_key(msg)}"))
             if arrival is Arrival.NEW:
-                self._schedule(self._work(msg, inbound, on_new_message))
+                self._dispatch(msg, recent, on_new_message)
             return response.text("success")
 
         @wechat_webhook.listener("before_server_stop")

@@ -9,8 +9,11 @@ metadata below is shaped as a `storage.cases.open_case(media=[...])` item (`kind
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +21,58 @@ import requests
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
-from bot.channels.wechat_store import StoredMedia, store_media
 from bot.config import REPO_ROOT
 
 logger = logging.getLogger(__name__)
 
 PhotoReader = Callable[[bytes], Any]
 DEFAULT_MEDIA_ROOT = REPO_ROOT / "var" / "media"
+MAX_MEDIA_BYTES = 10 * 1024 * 1024  # WeChat's own limit for an image message
+_IMAGE_TYPES = {
+    b"\xff\xd8\xff": ("image/jpeg", ".jpg"),
+    b"\x89PNG": ("image/png", ".png"),
+    b"GIF8": ("image/gif", ".gif"),
+}
+
+
+@dataclass(frozen=True)
+class StoredMedia:
+    """A media file saved under the media root, named by its SHA-256 (saving twice is a no-op)."""
+
+    uri: str
+    sha256: str
+    content_type: str
+    size: int
+
+
+def sniff_image(data: bytes) -> tuple[str, str] | None:
+    """(content type, extension) for JPEG/PNG/GIF bytes, else None."""
+    for magic, kind in _IMAGE_TYPES.items():
+        if data.startswith(magic):
+            return kind
+    return None
+
+
+def store_media(media_root: Path, data: bytes) -> StoredMedia:
+    """Write image bytes to `<media_root>/<aa>/<sha256><ext>` atomically and return the reference.
+
+    Raises:
+        ValueError: when the bytes are empty, too large, or not an image we accept.
+    """
+    if not data or len(data) > MAX_MEDIA_BYTES:
+        raise ValueError(f"media size {len(data)} outside 1..{MAX_MEDIA_BYTES} bytes")
+    kind = sniff_image(data)
+    if kind is None:
+        raise ValueError("media is not a JPEG, PNG or GIF image")
+    content_type, extension = kind
+    digest = hashlib.sha256(data).hexdigest()
+    path = media_root / digest[:2] / f"{digest}{extension}"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f"{extension}.{os.getpid()}.part")
+        partial.write_bytes(data)
+        partial.replace(path)
+    return StoredMedia(uri=str(path), sha256=digest, content_type=content_type, size=len(data))
 
 
 class MediaFetchError(RuntimeError):

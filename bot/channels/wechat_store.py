@@ -1,10 +1,12 @@
-"""WeChat-specific persistence on top of storage: inbound keys, replay keys, last contact, media files.
+"""WeChat-specific persistence on top of storage: inbound keys, replay keys, last contact, queued replies.
 
 Inbound keys live in `inbound_dedupe` (channel `wechat`) as `<openid>:m:<MsgId>` for messages and
 `<openid>:e:<CreateTime>` for events. Putting the openid first costs nothing for dedupe (a MsgId is
 unique on its own) and makes the same rows answer "when did this resident last write to us?", which
 decides whether the 48-hour customer-service window is open. Signature triples (timestamp, nonce,
 signature) are kept under channel `wechat-sig` so a captured request cannot be replayed.
+The same rows give the per-openid rate limit. Replies are outbox rows (channel `wechat`, template
+`wechat.text`); a reply that offered choices keeps them, so "2" or a title maps back to a payload.
 Keep `storage.dedupe.prune_seen` at 48 hours or more, or the sender falls back to templates early.
 """
 
@@ -12,29 +14,24 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-from dataclasses import dataclass
+import unicodedata
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import Enum
-from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from wechatpy.messages import BaseMessage
 
 from storage.dedupe import first_seen
-from storage.models import InboundDedupe
+from storage.models import InboundDedupe, OutboxMessage
+from storage.outbox import enqueue
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "wechat"
 SIGNATURE_CHANNEL = "wechat-sig"
-MAX_MEDIA_BYTES = 10 * 1024 * 1024  # WeChat's own limit for an image message
-_IMAGE_TYPES = {
-    b"\xff\xd8\xff": ("image/jpeg", ".jpg"),
-    b"\x89PNG": ("image/png", ".png"),
-    b"GIF8": ("image/gif", ".gif"),
-}
+TEXT_TEMPLATE = "wechat.text"
 
 
 class Arrival(str, Enum):
@@ -79,41 +76,73 @@ def last_inbound_at(session: Session, openid: str) -> datetime | None:
     ).scalar()
 
 
-@dataclass(frozen=True)
-class StoredMedia:
-    """A media file saved under the media root, named by its SHA-256 (saving twice is a no-op)."""
+def queue_reply(
+    session: Session,
+    openid: str,
+    text: str,
+    *,
+    idempotency_key: str,
+    now: datetime,
+    choices: Sequence[Mapping[str, str]] = (),
+) -> bool:
+    """Queue a text for a resident in the caller's transaction; False when that key is already queued.
 
-    uri: str
-    sha256: str
-    content_type: str
-    size: int
+    `choices` ({title, payload} from Rasa buttons) are kept with the message, so that a reply of
+    "1" or of a title maps back to its payload (see `choice_payload`).
+    """
+    exists = session.execute(
+        select(OutboxMessage.id).where(OutboxMessage.idempotency_key == idempotency_key)
+    ).first()
+    if exists:
+        return False
+    params: dict[str, object] = {"text": text}
+    if choices:
+        params["choices"] = [
+            {"title": str(c.get("title", "")), "payload": str(c.get("payload", ""))} for c in choices
+        ]
+    enqueue(
+        session,
+        recipient_kind="resident",
+        recipient_id=openid,
+        template=TEXT_TEMPLATE,
+        params=params,
+        idempotency_key=idempotency_key,
+        now=now,
+        channel=CHANNEL,
+    )
+    return True
 
 
-def sniff_image(data: bytes) -> tuple[str, str] | None:
-    """(content type, extension) for JPEG/PNG/GIF bytes, else None."""
-    for magic, kind in _IMAGE_TYPES.items():
-        if data.startswith(magic):
-            return kind
+def choice_payload(session: Session, openid: str, text: str, since: datetime) -> dict[str, str] | None:
+    """The choice a reply picks: "2" or a title, matched against the latest message we queued for the resident.
+
+    Only the latest message counts, and only if it offered choices since `since`, so a later "5" meant as a
+    rating is never read against an old list.
+    """
+    latest = session.execute(
+        select(OutboxMessage.template, OutboxMessage.payload, OutboxMessage.created_at)
+        .where(OutboxMessage.recipient_kind == "resident", OutboxMessage.recipient_id == openid)
+        .order_by(OutboxMessage.id.desc())
+        .limit(1)
+    ).first()
+    if latest is None or latest.template != TEXT_TEMPLATE or latest.created_at < since:
+        return None
+    choices = (latest.payload or {}).get("params", {}).get("choices") or []
+    answer = unicodedata.normalize("NFKC", text).strip()
+    for number, choice in enumerate(choices, 1):
+        if answer in {str(number), choice.get("title")} and choice.get("payload"):
+            return {"title": choice["title"], "payload": choice["payload"]}
     return None
 
 
-def store_media(media_root: Path, data: bytes) -> StoredMedia:
-    """Write image bytes to `<media_root>/<aa>/<sha256><ext>` atomically and return the reference.
-
-    Raises:
-        ValueError: when the bytes are empty, too large, or not an image we accept.
-    """
-    if not data or len(data) > MAX_MEDIA_BYTES:
-        raise ValueError(f"media size {len(data)} outside 1..{MAX_MEDIA_BYTES} bytes")
-    kind = sniff_image(data)
-    if kind is None:
-        raise ValueError("media is not a JPEG, PNG or GIF image")
-    content_type, extension = kind
-    digest = hashlib.sha256(data).hexdigest()
-    path = media_root / digest[:2] / f"{digest}{extension}"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f"{extension}.{os.getpid()}.part")
-        partial.write_bytes(data)
-        partial.replace(path)
-    return StoredMedia(uri=str(path), sha256=digest, content_type=content_type, size=len(data))
+def recent_inbound_count(session: Session, openid: str, since: datetime) -> int:
+    """How many messages and events this resident sent since `since` (for the per-openid rate limit)."""
+    return int(
+        session.execute(
+            select(func.count()).where(
+                InboundDedupe.channel == CHANNEL,
+                InboundDedupe.key.startswith(f"{openid}:", autoescape=True),
+                InboundDedupe.seen_at >= since,
+            )
+        ).scalar_one()
+    )

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from bot.channels.wechat import RATE_LIMIT, TOO_FAST, WeChatOutput
 from bot.inbound import NOT_SUPPORTED, VOICE_UNRECOGNISED, WELCOME
 from storage.models import InboundDedupe, OutboxMessage
 from tests.channels.conftest import NOW, OPENID, Webhook, fixture_xml, jpeg_bytes, sha256_hex, sign
@@ -374,3 +375,65 @@ def fuzz_hook(start_webhook: StartWebhook) -> Webhook:
         _FUZZ_HOOKS.clear()
         _FUZZ_HOOKS[key] = start_webhook()
     return _FUZZ_HOOKS[key]
+
+
+def test_rate_limit_tells_the_resident_once_and_drops_the_flood(
+    start_webhook: StartWebhook, engine: Engine
+) -> None:
+    hook = start_webhook()
+    replies = [
+        hook.post(fixture_xml("text", msg_id=str(7000 + n), content=f"第{n}条"))
+        for n in range(RATE_LIMIT + 3)
+    ]
+    other = hook.post(fixture_xml("text", msg_id="8000", openid="oAnotherResident000000000002"))
+    hook.finish()
+    assert {r.status_code for r in replies} == {200} and other.status_code == 200
+    assert [m.text for m in hook.agent.messages if m.sender_id == OPENID] == [
+        f"第{n}条" for n in range(RATE_LIMIT)
+    ]
+    assert [m.sender_id for m in hook.agent.messages].count("oAnotherResident000000000002") == 1
+    assert outbox_texts(engine) == [("wechat", OPENID, TOO_FAST)]
+    assert dedupe_rows(engine) == RATE_LIMIT + 4  # every message is still recorded once
+
+
+def test_a_numbered_or_titled_answer_picks_the_offered_choice(
+    start_webhook: StartWebhook, engine: Engine
+) -> None:
+    import asyncio
+
+    from sqlalchemy.orm import sessionmaker
+
+    output = WeChatOutput(sessionmaker(engine, future=True), clock=lambda: NOW - timedelta(minutes=3))
+    buttons = [
+        {"title": "越华路12号", "payload": '/choose_place{"place":"a"}'},
+        {"title": "越秀北路", "payload": '/choose_place{"place":"b"}'},
+    ]
+    asyncio.run(output.send_text_with_buttons(OPENID, "请问是哪一处？", buttons))
+    hook = start_webhook()
+    hook.post(fixture_xml("text", msg_id="9001", content="２"))  # full-width digit, as some keyboards type it
+    hook.post(fixture_xml("text", msg_id="9002", content="越华路12号"))
+    hook.post(fixture_xml("text", msg_id="9003", content="3"))  # not one of the choices: stays text
+    hook.finish()
+    assert [m.text for m in hook.agent.messages] == [
+        '/choose_place{"place":"b"}',
+        '/choose_place{"place":"a"}',
+        "3",
+    ]
+    assert hook.agent.messages[0].metadata["choice"] == {
+        "title": "越秀北路",
+        "payload": '/choose_place{"place":"b"}',
+    }
+
+
+def test_choices_expire_once_a_later_message_was_sent(start_webhook: StartWebhook, engine: Engine) -> None:
+    import asyncio
+
+    from sqlalchemy.orm import sessionmaker
+
+    output = WeChatOutput(sessionmaker(engine, future=True), clock=lambda: NOW - timedelta(minutes=3))
+    asyncio.run(output.send_text_with_buttons(OPENID, "满意吗？", [{"title": "满意", "payload": "/affirm"}]))
+    asyncio.run(output.send_text_message(OPENID, "请为本次处理打分（1-5）"))
+    hook = start_webhook()
+    hook.post(fixture_xml("text", content="1"))
+    hook.finish()
+    assert [m.text for m in hook.agent.messages] == ["1"]
