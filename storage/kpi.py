@@ -22,6 +22,7 @@ import logging
 import math
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -138,13 +139,34 @@ def compute_kpis(
     department_key: str | None = None,
 ) -> Kpis:
     """The KPIs over cases reported in [start, end), optionally one street's or one department's."""
-    by_case = _population(session, start, end, street_code, department_key)
-    same_day = auto = hops = overdue = handled = reopened = 0
+    return kpis_from_histories(_population(session, start, end, street_code, department_key).values())
+
+
+def compute_kpis_by(
+    session: Session, by: str, *, start: datetime | None = None, end: datetime | None = None
+) -> dict[str | None, Kpis]:
+    """The KPIs per street (`by="street"`, keyed by street code) or per current department key."""
+    column = {"street": Case.street_code, "department": Case.department_key}.get(by)
+    if column is None:
+        raise ValueError(f"by must be 'street' or 'department', got {by!r}")
+    by_case = _population(session, start, end, None, None)
+    groups: dict[str | None, list[list[CaseEventRecord]]] = defaultdict(list)
+    if by_case:
+        owners = dict(session.execute(select(Case.id, column).where(Case.id.in_(list(by_case)))).all())
+        for case_id, events in by_case.items():
+            groups[owners.get(case_id)].append(events)
+    return {key: kpis_from_histories(histories) for key, histories in groups.items()}
+
+
+def kpis_from_histories(histories: Iterable[list[CaseEventRecord]]) -> Kpis:
+    """The KPIs of a population given as each case's events in order (pure; see the module docstring)."""
+    same_day = auto = hops = overdue = handled = reopened = count = 0
     respond: list[float] = []
     dispatch: list[float] = []
     handle: list[float] = []
     ratings: list[int] = []
-    for events in by_case.values():
+    for events in histories:
+        count += 1
         report = events[0]
         first_respond = _first(events, {E.RESPOND.value})
         first_sign = _first(events, {E.SIGN.value})
@@ -171,7 +193,6 @@ def compute_kpis(
         ):
             if value is not None:
                 bucket.append(value)
-    count = len(by_case)
     return Kpis(
         cases=count,
         same_day_closure_rate=_ratio(same_day, count),

@@ -132,3 +132,16 @@ def test_an_empty_population_gives_none_not_zero(session: Session) -> None:
 )
 def test_p90_is_nearest_rank(values: list[float], expected: float | None) -> None:
     assert percentile_nearest_rank(values, 0.9) == expected
+
+
+def test_kpis_by_department_split_the_population(session: Session, history: Org) -> None:
+    from storage.kpi import compute_kpis_by
+
+    by_department = compute_kpis_by(session, "department", start=at(30, 0), end=at(1, 0, month=12))
+    assert {key: k.cases for key, k in by_department.items()} == {"HWZX": 3, "SZWH": 1}
+    assert by_department["SZWH"].handoffs_per_case == 3.0
+    assert by_department["HWZX"].satisfaction == pytest.approx(4.0)  # A 5, B 3
+    by_street = compute_kpis_by(session, "street")
+    assert {key: k.cases for key, k in by_street.items()} == {history.street: 5}
+    with pytest.raises(ValueError, match="street"):
+        compute_kpis_by(session, "grid")
