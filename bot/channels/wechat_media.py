@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ def _field(result: Any, *names: str) -> Any:
 
 
 def photo_facts(result: Any) -> dict[str, Any]:
-    """OCR text and GPS point from whatever `read_photo` returns (object or mapping), JSON-ready."""
+    """OCR text, GPS point and capture time from `read_photo`'s `PhotoReading` (or a mapping), JSON-ready."""
     if result is None:
         return {}
     facts: dict[str, Any] = {}
@@ -127,6 +128,9 @@ def photo_facts(result: Any) -> dict[str, Any]:
         lat, lng = point
     if lat is not None and lng is not None:
         facts["point"] = {"lat": float(lat), "lng": float(lng)}  # EXIF GPS is WGS-84
+    taken_at = _field(result, "taken_at")
+    if isinstance(taken_at, datetime):
+        facts["taken_at"] = taken_at.isoformat()
     return facts
 
 

@@ -155,3 +155,18 @@ class WeChatSender:
             "keyword3": {"value": at},
             "remark": {"value": "回复本公众号可查询进度。"},
         }
+
+
+def wechat_senders(
+    environ: Mapping[str, str], session_factory: Callable[[], Session]
+) -> dict[str, WeChatSender]:
+    """The outbox senders for WeChat: `{"wechat": WeChatSender}` when there is an API to talk to.
+
+    That is the real API (WECHAT_APP_SECRET set) or a fake one (WECHAT_API_BASE set, as in local mode
+    with tests/fakes/wechat_api.py running). With neither, `{}`: the worker's console sender shows the
+    messages instead (local mode). Builds no client and opens no connection.
+    """
+    config = WeChatChannelConfig.from_sources(None, environ)
+    if config.app_secret is None and config.api_base is None:
+        return {}
+    return {"wechat": WeChatSender(config, session_factory)}

@@ -33,6 +33,7 @@ from tests.fakes.wechat_api import FakeWeChatAPI, running_fake_wechat
 from tests.support.sanic_server import serve_sanic
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wechat"
+CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")  # `make setup` installs fonts-wqy-zenhei
 NOW = datetime(2026, 11, 29, 2, 0, 0, tzinfo=timezone.utc)  # 10:00 in Guangzhou
 TOKEN = "gridsec-local"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeChat issues them
@@ -188,3 +189,33 @@ def jpeg_bytes(colour: tuple[int, int, int] = (200, 60, 40)) -> bytes:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def photo_with_text_and_gps(lines: list[str], lat: float, lng: float) -> bytes:
+    """A sign-like JPEG with Chinese `lines` drawn (wqy-zenhei) and EXIF GPS, as a phone would save it."""
+    import io
+    from fractions import Fraction
+
+    from PIL import Image, ImageDraw, ImageFont
+    from PIL.TiffImagePlugin import IFDRational
+
+    def dms(value: float) -> tuple[IFDRational, IFDRational, IFDRational]:
+        degrees, minutes = int(value), int((value - int(value)) * 60)
+        seconds = Fraction((value - degrees - minutes / 60) * 3600).limit_denominator(1_000_000)
+        return (
+            IFDRational(degrees, 1),
+            IFDRational(minutes, 1),
+            IFDRational(seconds.numerator, seconds.denominator),
+        )
+
+    font = ImageFont.truetype(str(CJK_FONT), 48)
+    image = Image.new("RGB", (640, 120 + 90 * len(lines)), "white")
+    draw = ImageDraw.Draw(image)
+    for row, text in enumerate(lines):
+        draw.text((40, 50 + 90 * row), text, font=font, fill="black")
+    exif = Image.Exif()
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2], gps[3], gps[4] = "N", dms(lat), "E", dms(lng)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif, quality=95)
+    return buffer.getvalue()

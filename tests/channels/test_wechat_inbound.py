@@ -133,3 +133,20 @@ def test_client_base_url_is_per_instance_and_the_token_comes_from_it(fake_wechat
         ("POST", "message/custom/send"),
     ]
     assert fake_wechat.calls[1].query["access_token"] == "FAKE_TOKEN_1"
+
+
+def test_credentials_yml_registers_the_channel_in_local_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rasa.core.run import create_http_input_channels
+
+    from bot.channels.wechat import WeChatInput
+    from bot.config import REPO_ROOT
+
+    for name in ("WECHAT_TOKEN", "WECHAT_AES_KEY", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    channels = create_http_input_channels(None, str(REPO_ROOT / "credentials.yml"))
+    [wechat] = [channel for channel in channels if channel.name() == "wechat"]
+    assert isinstance(wechat, WeChatInput)
+    assert wechat.config.token.reveal() == "gridsec-local" and not wechat.config.safe_mode
+    assert wechat.url_prefix() == "wechat"
+    monkeypatch.setenv("WECHAT_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")
+    assert WeChatInput.from_credentials(None).crypto is not None  # safe mode, still no network

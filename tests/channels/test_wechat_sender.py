@@ -285,3 +285,19 @@ def test_resident_pushes_from_case_events_go_out_on_wechat(
     assert deliver_due(session_factory, {"wechat": sender}, T0).sent == [row_id]
     [sent] = fake_wechat.sent(CUSTOM)
     assert sent["text"]["content"].startswith("您的事项 YX-20261129-0007 已处理完毕")
+
+
+def test_worker_gets_a_wechat_sender_only_when_there_is_an_api(
+    session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI
+) -> None:
+    from bot.senders.wechat import wechat_senders
+
+    assert wechat_senders({}, session_factory) == {}
+    senders = wechat_senders(
+        {"WECHAT_API_BASE": fake_wechat.base_url, "WECHAT_TEMPLATE_ID": "TPL"}, session_factory
+    )
+    now = datetime.now(timezone.utc)  # the sender built from the environment runs on the real clock
+    resident_wrote(session_factory, now - timedelta(minutes=1))
+    row_id = queue_text(session_factory, "通过 WECHAT_API_BASE 送达", now)
+    assert deliver_due(session_factory, senders, now).sent == [row_id]
+    assert fake_wechat.sent(CUSTOM)[0]["text"]["content"] == "通过 WECHAT_API_BASE 送达"

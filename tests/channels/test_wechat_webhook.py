@@ -16,7 +16,16 @@ from sqlalchemy.orm import Session
 from bot.channels.wechat import RATE_LIMIT, TOO_FAST, WeChatOutput
 from bot.inbound import NOT_SUPPORTED, VOICE_UNRECOGNISED, WELCOME
 from storage.models import InboundDedupe, OutboxMessage
-from tests.channels.conftest import NOW, OPENID, Webhook, fixture_xml, jpeg_bytes, sha256_hex, sign
+from tests.channels.conftest import (
+    NOW,
+    OPENID,
+    Webhook,
+    fixture_xml,
+    jpeg_bytes,
+    photo_with_text_and_gps,
+    sha256_hex,
+    sign,
+)
 
 StartWebhook = Callable[..., Webhook]
 
@@ -437,3 +446,19 @@ def test_choices_expire_once_a_later_message_was_sent(start_webhook: StartWebhoo
     hook.post(fixture_xml("text", content="1"))
     hook.finish()
     assert [m.text for m in hook.agent.messages] == ["1"]
+
+
+@pytest.mark.slow
+def test_photo_goes_through_the_real_ocr_and_exif_reader(start_webhook: StartWebhook) -> None:
+    """bot.nlu.photo.read_photo (rapidocr + EXIF) is found and used when no reader is injected."""
+    image = photo_with_text_and_gps(["井盖破损"], lat=23.129163, lng=113.264435)
+    hook = start_webhook()
+    hook.fake.add_media("photo-media-1", image)
+    hook.post(fixture_xml("image"))
+    hook.finish()
+    [message] = hook.agent.messages
+    assert "井盖破损" in message.text.replace(" ", "") and message.metadata["text_source"] == "ocr"
+    assert message.metadata["location"]["source"] == "exif"
+    assert message.metadata["location"]["lat"] == pytest.approx(23.129163, abs=1e-5)
+    assert message.metadata["location"]["lng"] == pytest.approx(113.264435, abs=1e-5)
+    assert message.metadata["photo"]["meta"]["ocr_text"].replace(" ", "").startswith("井盖破损")
