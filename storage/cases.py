@@ -21,7 +21,20 @@ from sqlalchemy.orm import Session
 from storage import clocks
 from storage.errors import StorageInputError
 from storage.lifecycle import CaseEvent, CaseState, advance, fold_states
-from storage.models import Case, CaseCounter, CaseEventRecord, CaseMedia, CaseSubscription, Department, Rating
+from storage.models import (
+    Case,
+    CaseCounter,
+    CaseEventRecord,
+    CaseMedia,
+    CaseSubscription,
+    Community,
+    Department,
+    Grid,
+    Person,
+    Rating,
+    Resident,
+    Street,
+)
 from storage.notifications import enqueue_for_event
 from storage.timeutil import require_aware, shanghai_date
 
@@ -55,6 +68,17 @@ def allocate_case_code(session: Session, now: datetime) -> str:
         )
         number = session.execute(select(table.c.last).where(table.c.day == day)).scalar_one()
     return f"YX-{day}-{number:04d}"
+
+
+def _check_references(session: Session, references: Mapping[type, Any]) -> None:
+    """Refuse unknown organisation keys with a clear error instead of a foreign-key failure at commit."""
+    unknown = [
+        f"{model.__name__.lower()} {key!r}"
+        for model, key in references.items()
+        if key is not None and session.get(model, key) is None
+    ]
+    if unknown:
+        raise StorageInputError("unknown " + ", ".join(unknown) + " (seed the organisation first?)")
 
 
 def _check_json(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,6 +121,17 @@ def open_case(
         raise StorageInputError(f"urgency must be one of {URGENCIES}, got {urgency!r}")
     if (lat is None) != (lng is None):
         raise StorageInputError("lat and lng must be given together")
+    _check_references(
+        session,
+        {
+            Street: street_code,
+            Community: community_code,
+            Grid: grid_id,
+            Department: department_key,
+            Person: worker_id,
+            Resident: resident_id,
+        },
+    )
     case = Case(
         code=allocate_case_code(session, now),
         resident_id=resident_id,

@@ -102,6 +102,8 @@ def test_open_case_stores_location_media_and_routing(session: Session, org: Org)
         ({"urgency": "whenever"}, "urgency"),
         ({"lat": 23.1, "lng": None}, "together"),
         ({"routing": {"when": datetime(2026, 1, 1)}}, "JSON"),
+        ({"grid_id": "440104001007-99"}, "unknown grid '440104001007-99'"),
+        ({"worker_id": "GW-nobody", "department_key": "JDB"}, "unknown department 'JDB', person 'GW-nobody'"),
     ],
 )
 def test_open_case_rejects_bad_input(

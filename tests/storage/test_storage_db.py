@@ -54,6 +54,37 @@ def test_migrations_go_down_and_up_again(tmp_path: Path) -> None:
     engine.dispose()
 
 
+@pytest.mark.postgres
+def test_migrations_go_down_and_up_again_on_postgresql() -> None:
+    from sqlalchemy.future import create_engine
+
+    from tests.conftest import POSTGRES_URL
+
+    schema = f"gs_roundtrip_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    try:
+        upgrade(url)
+        downgrade(url, "base")
+        upgrade(url)
+        engine = make_engine(url)
+        with engine.connect() as connection:
+            diff = compare_metadata(
+                MigrationContext.configure(connection, opts={"compare_type": True}), metadata
+            )
+            tables = connection.execute(
+                text("SELECT count(*) FROM information_schema.tables WHERE table_schema = :s"), {"s": schema}
+            ).scalar_one()
+        engine.dispose()
+        assert diff == [] and tables == len(metadata.tables) + 1  # + alembic_version
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def test_sqlite_engine_has_wal_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
     with engine.connect() as connection:
