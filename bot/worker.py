@@ -17,7 +17,7 @@ from functools import partial
 from sqlalchemy.orm import Session
 
 from storage.outbox import LocalConsoleSender, Sender, deliver_due
-from storage.scheduler import run_due
+from storage.scheduler import run_due, run_reminders
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +32,12 @@ def local_senders(session_factory: Callable[[], Session]) -> dict[str, Sender]:
 def run_once(
     session_factory: Callable[[], Session], senders: Mapping[str, Sender], now: datetime, worker_id: str
 ) -> tuple[int, int]:
-    """One pass: fire what is due, then deliver what is queued. Returns (escalations fired, messages sent)."""
+    """One pass: fire missed limits, send reminders before limits, then deliver what is queued.
+
+    Returns (escalations fired, messages sent).
+    """
     fired = run_due(session_factory, now, worker_id=worker_id)
+    run_reminders(session_factory, now, worker_id=worker_id)
     report = deliver_due(session_factory, senders, now)
     return fired, len(report.sent)
 

@@ -63,6 +63,13 @@ def test_one_worker_pass_delivers_the_outbox_and_fires_missed_limits(engine, ses
     assert fired == 0  # the 15-minute respond limit has not passed
     assert sent >= 1
 
+    with Session(engine, future=True) as session:
+        before_reminder = len(session.execute(select(ConsoleMessage.id)).all())
+    fired, sent = run_once(session_factory, senders, START + timedelta(minutes=13), "w1")
+    assert fired == 0 and sent >= 1  # 80% of the 15-minute limit: the holder is reminded, nothing escalates
+    with Session(engine, future=True) as session:
+        assert len(session.execute(select(ConsoleMessage.id)).all()) > before_reminder
+
     fired, _ = run_once(session_factory, senders, START + timedelta(minutes=16), "w1")
     assert fired == 1
     with Session(engine, future=True) as session:
