@@ -34,6 +34,7 @@ MENU_PAYLOADS: dict[str, str] = {
 }
 MENU_TITLES: dict[str, str] = {"我要反映": "REPORT_ISSUE", "我的事项": "MY_CASES", "评价": "RATE"}
 PHOTO_PAYLOAD = "/report_issue"
+MAX_TEXT_CHARS = 1000
 LOCATION_PAYLOAD = "/provide_location"
 
 
@@ -96,6 +97,10 @@ def normalise_text(msg: BaseMessage) -> Inbound:
     content = (msg.content or "").strip()
     if not content:
         return Inbound(text=None, metadata=base_metadata(msg), reply=NOT_SUPPORTED)
+    if len(content) > MAX_TEXT_CHARS:  # keep the report, not a novel: NLU cost grows with length
+        return Inbound(
+            text=content[:MAX_TEXT_CHARS], metadata=base_metadata(msg) | {"truncated_from": len(content)}
+        )
     return Inbound(text=content, metadata=base_metadata(msg))
 
 

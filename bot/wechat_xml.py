@@ -66,7 +66,12 @@ def parse_safely(body: bytes | str) -> BaseMessage:
     missing = [name for name in ("MsgType", "FromUserName", "CreateTime") if not fields.get(name)]
     if missing:
         raise InboundXMLError(f"WeChat message lacks {', '.join(missing)}")
-    not_numbers = [name for name in ("CreateTime", "MsgId") if name in fields and not fields[name].isdigit()]
+    not_numbers = [
+        name
+        for name in ("CreateTime", "MsgId")
+        if name in fields
+        and not (fields[name].isascii() and fields[name].isdigit() and len(fields[name]) <= 20)
+    ]
     if not_numbers:
         raise InboundXMLError(f"WeChat message field {', '.join(not_numbers)} is not a number")
     if len(fields["FromUserName"]) > MAX_OPENID_CHARS:

@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 from wechatpy import WeChatClient
+from wechatpy.session import SessionStorage
 
 from bot.config import LOCAL_WECHAT_TOKEN, Secret, load_settings
 
@@ -37,6 +38,7 @@ class WeChatChannelConfig:
     api_base: str | None = None
     template_id: str | None = None
     subscribe_template_id: str | None = None
+    token_store: str | None = None  # redis:// URL: one access token shared by every process
 
     @property
     def safe_mode(self) -> bool:
@@ -69,6 +71,7 @@ class WeChatChannelConfig:
             subscribe_template_id=creds.get("subscribe_template_id")
             or environ.get("WECHAT_SUBSCRIBE_TEMPLATE_ID")
             or None,
+            token_store=creds.get("token_store") or environ.get("WECHAT_TOKEN_STORE") or None,
         )
 
     @classmethod
@@ -98,9 +101,15 @@ class GridSecWeChatClient(WeChatClient):
     """
 
     def __init__(
-        self, appid: str, secret: str, *, api_base_url: str, timeout: float = DEFAULT_TIMEOUT_S
+        self,
+        appid: str,
+        secret: str,
+        *,
+        api_base_url: str,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        session: SessionStorage | None = None,
     ) -> None:
-        super().__init__(appid, secret, timeout=timeout)
+        super().__init__(appid, secret, session=session, timeout=timeout)
         self.API_BASE_URL = api_base_url
         self._http = _TimeoutSession(timeout)
 
@@ -112,7 +121,23 @@ class GridSecWeChatClient(WeChatClient):
         )
 
 
+def token_storage(config: WeChatChannelConfig) -> SessionStorage | None:
+    """Where access tokens live: Redis when `token_store` is set, else None (wechatpy's per-process memory).
+
+    WeChat issues one live token per app: a process that fetches a new one retires the others' after five
+    minutes, so several Rasa servers and workers must share it. The Redis client connects on first use.
+    """
+    if not config.token_store:
+        return None
+    import redis
+    from wechatpy.session.redisstorage import RedisStorage
+
+    return RedisStorage(redis.Redis.from_url(config.token_store), prefix=f"gridsec:wechat:{config.app_id}")
+
+
 def build_client(config: WeChatChannelConfig) -> GridSecWeChatClient:
     """A wechatpy client for `config` (no network until the first API call)."""
     secret = config.app_secret.reveal() if config.app_secret else LOCAL_APP_SECRET
-    return GridSecWeChatClient(config.app_id, secret, api_base_url=config.api_base_url)
+    return GridSecWeChatClient(
+        config.app_id, secret, api_base_url=config.api_base_url, session=token_storage(config)
+    )

@@ -33,6 +33,8 @@ SERVICE_WINDOW = timedelta(hours=48) - timedelta(minutes=5)
 WINDOW_CLOSED_CODES = {45015, 45047}  # response out of time limit; too many messages since the last one
 RETRYABLE_CODES = {-1, 45009, 45011}  # system busy; API quota reached; API called too often
 SUBSCRIBE_SCENE = 1000
+MAX_TEXT_BYTES = 2000  # WeChat caps a text message at 2,048 bytes
+TEMPLATE_FIRST_CHARS = 200  # a template line is meant to be read at a glance
 
 # What the resident reads at each stage of 呼叫→响应→调度→处置 (params from storage.notifications).
 RESIDENT_TEXTS: dict[str, str] = {
@@ -68,6 +70,26 @@ def render_text(message: OutgoingMessage) -> str:
     if not text.strip():
         raise PermanentSendError(f"empty text for outbox message {message.id}")
     return text
+
+
+def split_text(text: str, limit_bytes: int = MAX_TEXT_BYTES) -> list[str]:
+    """Cut a text into customer-service messages of at most `limit_bytes` UTF-8 bytes, at line ends if possible."""
+    pieces: list[str] = []  # lines, an overlong line cut by characters
+    for line in text.splitlines(keepends=True):
+        while len(line.encode("utf-8")) > limit_bytes:
+            cut = len(line.encode("utf-8")[:limit_bytes].decode("utf-8", "ignore"))
+            pieces.append(line[:cut])
+            line = line[cut:]
+        pieces.append(line)
+    parts: list[str] = []
+    current = ""
+    for piece in pieces:
+        if current and len((current + piece).encode("utf-8")) > limit_bytes:
+            parts.append(current)
+            current = ""
+        current += piece
+    parts.append(current)
+    return [part.strip() for part in parts if part.strip()]
 
 
 def _is_retryable(error: WeChatClientException) -> bool:
@@ -113,7 +135,8 @@ class WeChatSender:
         try:
             if self.within_service_window(openid):
                 try:
-                    self.client.message.send_text(openid, text)
+                    for part in split_text(text):
+                        self.client.message.send_text(openid, part)
                     return
                 except WeChatClientException as error:
                     if error.errcode is None or int(error.errcode) not in WINDOW_CLOSED_CODES:
@@ -149,7 +172,9 @@ class WeChatSender:
         params = message.params
         at = self._clock().astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
         return {
-            "first": {"value": text},
+            "first": {
+                "value": text if len(text) <= TEMPLATE_FIRST_CHARS else text[: TEMPLATE_FIRST_CHARS - 1] + "…"
+            },
             "keyword1": {"value": params.get("case_code") or "-"},
             "keyword2": {"value": STAGE_NAMES.get(message.template, params.get("state") or "新消息")},
             "keyword3": {"value": at},

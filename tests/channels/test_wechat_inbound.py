@@ -150,3 +150,17 @@ def test_credentials_yml_registers_the_channel_in_local_mode(monkeypatch: pytest
     assert wechat.url_prefix() == "wechat"
     monkeypatch.setenv("WECHAT_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")
     assert WeChatInput.from_credentials(None).crypto is not None  # safe mode, still no network
+
+
+def test_overlong_text_is_cut_and_marked() -> None:
+    from bot.inbound import MAX_TEXT_CHARS
+
+    inbound = message(fixture_xml("text", content="井盖" * MAX_TEXT_CHARS))
+    assert inbound.text is not None and len(inbound.text) == MAX_TEXT_CHARS
+    assert inbound.metadata["truncated_from"] == 2 * MAX_TEXT_CHARS
+
+
+@pytest.mark.parametrize("msg_id", ["1" * 21, "１２３"])
+def test_msgid_must_be_a_short_ascii_number(msg_id: str) -> None:
+    with pytest.raises(InboundXMLError, match="not a number"):
+        parse_safely(fixture_xml("text", msg_id=msg_id))

@@ -301,3 +301,45 @@ def test_worker_gets_a_wechat_sender_only_when_there_is_an_api(
     row_id = queue_text(session_factory, "通过 WECHAT_API_BASE 送达", now)
     assert deliver_due(session_factory, senders, now).sent == [row_id]
     assert fake_wechat.sent(CUSTOM)[0]["text"]["content"] == "通过 WECHAT_API_BASE 送达"
+
+
+def test_long_text_goes_out_in_parts_under_the_byte_limit(
+    session_factory: Callable[[], Session], fake_wechat: FakeWeChatAPI
+) -> None:
+    from bot.senders.wechat import MAX_TEXT_BYTES
+
+    long_text = "\n".join(f"第{n}项：越华路12号井盖破损，已派城管处理。" for n in range(80))
+    resident_wrote(session_factory, T0)
+    row_id = queue_text(session_factory, long_text, T0)
+    assert deliver_due(
+        session_factory,
+        {"wechat": WeChatSender(sender_config(fake_wechat), session_factory, clock=lambda: T0)},
+        T0,
+    ).sent == [row_id]
+    parts = [body["text"]["content"] for body in fake_wechat.sent(CUSTOM)]
+    assert len(parts) > 1 and all(len(part.encode("utf-8")) <= MAX_TEXT_BYTES for part in parts)
+    assert "\n".join(parts) == long_text
+
+
+def test_access_token_is_shared_through_redis(session_factory: Callable[[], Session]) -> None:
+    import uuid
+
+    import redis
+
+    from bot.channels.wechat_config import build_client
+    from tests.fakes.wechat_api import FakeWeChatState, running_fake_wechat
+
+    app_id = f"wxtest{uuid.uuid4().hex[:12]}"
+    with running_fake_wechat(FakeWeChatState(app_id=app_id)) as fake:
+        config = WeChatChannelConfig(
+            token=Secret(TOKEN), app_id=app_id, api_base=fake.base_url, token_store="redis://127.0.0.1:6379/0"
+        )
+        try:
+            build_client(config).message.send_text(OPENID, "一")  # e.g. the Rasa server
+            build_client(config).message.send_text(OPENID, "二")  # e.g. the worker, another process
+        finally:
+            redis.Redis.from_url("redis://127.0.0.1:6379/0").delete(
+                f"gridsec:wechat:{app_id}:{app_id}_access_token"
+            )
+        assert fake.state.tokens_issued == 1
+        assert [c.query["access_token"] for c in fake.calls if c.path == CUSTOM] == ["FAKE_TOKEN_1"] * 2
