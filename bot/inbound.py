@@ -82,7 +82,14 @@ def base_metadata(msg: BaseMessage) -> dict[str, Any]:
 
 
 def unsupported(msg: BaseMessage) -> Inbound:
-    """Any type we do not handle (shortvideo, link, file, ...): a polite reply, no turn."""
+    """Any type we do not handle (shortvideo, link, file, ...): a polite reply, no turn.
+
+    An event wechatpy does not know (WeChat adds them, e.g. subscribe-message pop-up results) is not
+    something the resident said: it gets no reply. wechatpy keeps the raw fields only in `_data`.
+    """
+    raw_type = str(getattr(msg, "_data", {}).get("MsgType", "")).lower()
+    if raw_type == "event" or raw_type.startswith("device_"):
+        return Inbound(text=None, metadata=base_metadata(msg) | {"event": "unknown"})
     return Inbound(text=None, metadata=base_metadata(msg), reply=NOT_SUPPORTED)
 
 

@@ -210,7 +210,11 @@ class WeChatInput(InputChannel):
 
     def _dispatch(self, msg: BaseMessage, recent: int, on_new_message: OnNewMessage) -> None:
         """Start the turn, or over the per-openid rate limit tell the resident once and drop the rest."""
-        inbound = normalise(msg)
+        try:
+            inbound = normalise(msg)
+        except Exception:  # the edge: a normaliser bug must not turn an acknowledged message into a 500
+            logger.exception("WeChat message %s could not be normalised", inbound_key(msg))
+            return
         if recent > RATE_LIMIT:
             logger.warning(
                 "WeChat resident %s over the rate limit (%s in %s)", msg.source, recent, RATE_WINDOW

@@ -27,7 +27,6 @@ def test_registry_covers_the_message_types_we_handle() -> None:
         fixture_xml("text").replace("[text]", "[link]"),
         fixture_xml("text").replace("[text]", "[file]"),
         fixture_xml("text").replace("[text]", "[miniprogrampage]"),
-        fixture_xml("subscribe").replace("[subscribe]", "[some_future_event]"),
     ],
 )
 def test_unknown_types_get_the_polite_reply_and_no_turn(xml: str) -> None:
@@ -56,8 +55,8 @@ def test_subscribe_with_a_qr_scene_still_gets_the_welcome() -> None:
     assert message(xml).reply == WELCOME
 
 
-def test_unsubscribe_and_view_events_do_nothing() -> None:
-    for event in ("unsubscribe", "VIEW"):
+def test_unsubscribe_view_template_receipts_and_unknown_events_do_nothing() -> None:
+    for event in ("unsubscribe", "VIEW", "TEMPLATESENDJOBFINISH", "subscribe_msg_popup_event"):
         inbound = message(fixture_xml("subscribe").replace("[subscribe]", f"[{event}]"))
         assert (inbound.text, inbound.reply) == (None, None)
 

@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -60,7 +60,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _FakeServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-        logger.debug("fake wechat: " + format, *args)
+        logger.info(format, *args)
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
         self._handle("GET")
@@ -146,8 +146,8 @@ class _Handler(BaseHTTPRequestHandler):
 class _FakeServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, state: FakeWeChatState) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, state: FakeWeChatState, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.state = state
 
 
@@ -188,9 +188,9 @@ class FakeWeChatAPI:
 
 
 @contextmanager
-def running_fake_wechat(state: FakeWeChatState | None = None) -> Iterator[FakeWeChatAPI]:
-    """Start the fake on 127.0.0.1 (a free port) in a thread; stop it when the block ends."""
-    server = _FakeServer(state or FakeWeChatState())
+def running_fake_wechat(state: FakeWeChatState | None = None, port: int = 0) -> Iterator[FakeWeChatAPI]:
+    """Start the fake on 127.0.0.1 (`port`, default a free one) in a thread; stop it when the block ends."""
+    server = _FakeServer(state or FakeWeChatState(), port)
     thread = threading.Thread(target=server.serve_forever, name="fake-wechat-api", daemon=True)
     thread.start()
     try:
@@ -201,15 +201,22 @@ def running_fake_wechat(state: FakeWeChatState | None = None) -> Iterator[FakeWe
         thread.join(10)
 
 
-def main() -> None:
-    """Run the fake in the foreground (local mode): prints the base URL to export as WECHAT_API_BASE."""
-    import time
+def main(argv: list[str] | None = None) -> None:
+    """`python -m tests.fakes.wechat_api [--port N]`: run the fake for local mode until interrupted.
 
-    logging.basicConfig(level=logging.INFO)
-    with running_fake_wechat() as fake:
+    Prints the base URL to export as WECHAT_API_BASE; logs every call it receives.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s fake-wechat %(message)s")
+    stop = threading.Event()
+    with running_fake_wechat(port=args.port) as fake:
         print(f"WECHAT_API_BASE={fake.base_url}", flush=True)  # noqa: T201 - the operator reads this
-        while True:
-            time.sleep(3600)
+        with suppress(KeyboardInterrupt):
+            stop.wait()
 
 
 if __name__ == "__main__":
