@@ -79,7 +79,7 @@ def parse_request(line: str) -> RouteRequest:
             coordinates that are not numbers or out of range, or a bad time.
     """
     try:
-        raw = json.loads(line)
+        raw = json.loads(line.lstrip("\ufeff"))  # a file saved by Windows tools may start with a BOM
     except json.JSONDecodeError as error:
         raise InputError(f"not JSON: {error.msg} at column {error.colno}") from error
     if not isinstance(raw, dict):

@@ -52,3 +52,8 @@ def test_bad_lines_raise_with_the_id_when_known(line: str, case_id: object, mess
 def test_blank_lines_are_not_inputs_and_batches_keep_order() -> None:
     lines = ["a\n", "\n", "b\n", "   \n", "c\n", "d\n", "e\n"]
     assert list(_batches(lines, 2)) == [["a\n", "b\n"], ["c\n", "d\n"], ["e\n"]]
+
+
+def test_byte_order_mark_and_crlf_are_tolerated() -> None:
+    request = parse_request('\ufeff{"id": "w", "text": "路灯不亮"}\r\n')
+    assert (request.case_id, request.text) == ("w", "路灯不亮")
