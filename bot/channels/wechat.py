@@ -42,7 +42,7 @@ from bot.channels.wechat_store import (
     record_arrival,
     signature_key,
 )
-from bot.channels.wechat_verify import PayloadTooLarge, decrypted, read_body, verified_query
+from bot.channels.wechat_verify import PayloadTooLarge, decrypted, read_body, refusal, verified_query
 from bot.inbound import Inbound, normalise
 from bot.wechat_xml import InboundXMLError, parse_safely
 from storage.errors import ChannelAuthError
@@ -57,13 +57,6 @@ CHOICE_TTL = timedelta(hours=2)  # a numbered list of choices is answerable this
 TOO_FAST = "您发送得太频繁了，请稍等一分钟再发。"
 Clock = Callable[[], datetime]
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
-
-
-def _refuse(status: int, error: ChannelAuthError | InboundXMLError) -> HTTPResponse:
-    logger.warning("WeChat request refused (%s): %s", status, error.detail)
-    return response.text(
-        {400: "bad request", 403: "forbidden", 413: "payload too large"}[status], status=status
-    )
 
 
 class WeChatOutput(OutputChannel):
@@ -275,7 +268,7 @@ class WeChatInput(InputChannel):
             try:
                 self._extract_verified_query(request)
             except ChannelAuthError as error:
-                return _refuse(403, error)
+                return refusal(403, error)
             return response.text(request.args.get("echostr", ""))
 
         @wechat_webhook.route("/webhook", methods=["POST"], stream=True)
@@ -286,16 +279,16 @@ class WeChatInput(InputChannel):
                 msg = parse_safely(plaintext)
                 arrival, recent = await asyncio.to_thread(self._record, msg, query)
             except ChannelAuthError as error:
-                return _refuse(403, error)
+                return refusal(403, error)
             except PayloadTooLarge as error:
-                return _refuse(413, error)
+                return refusal(413, error)
             except InboundXMLError as error:
-                return _refuse(400, error)
+                return refusal(400, error)
             except SQLAlchemyError:  # not acknowledged, so WeChat retries once the database is back
                 logger.exception("WeChat post not recorded: database unavailable")
                 return response.text("try again", status=503)
             if arrival is Arrival.REPLAY:
-                return _refuse(403, ChannelAuthError(f"signature replayed for {inbound_key(msg)}"))
+                return refusal(403, ChannelAuthError(f"signature replayed for {inbound_key(msg)}"))
             if arrival is Arrival.NEW:
                 self._dispatch(msg, recent, on_new_message)
             return response.text("success")

@@ -10,7 +10,9 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 
+from sanic import response
 from sanic.request import Request
+from sanic.response import HTTPResponse
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
@@ -80,3 +82,11 @@ def decrypted(crypto: WeChatCrypto | None, body: bytes, query: Mapping[str, str]
     except (ValueError, TypeError, UnicodeDecodeError) as error:
         raise InboundXMLError(f"undecryptable message: {type(error).__name__}") from error
     return plain.encode("utf-8") if isinstance(plain, str) else plain
+
+
+def refusal(status: int, error: ChannelAuthError | InboundXMLError) -> HTTPResponse:
+    """The short answer to a refused request (the reason goes to the log, not to the caller)."""
+    logger.warning("WeChat request refused (%s): %s", status, error.detail)
+    return response.text(
+        {400: "bad request", 403: "forbidden", 413: "payload too large"}[status], status=status
+    )
