@@ -24,6 +24,7 @@ from bot.channels.wechat_config import WeChatChannelConfig, build_client
 from bot.channels.wechat_store import last_inbound_at
 from storage.errors import PermanentSendError, RetryableSendError
 from storage.outbox import OutgoingMessage
+from storage.templates import render as render_template
 from storage.timeutil import SHANGHAI, utcnow
 
 logger = logging.getLogger(__name__)
@@ -36,21 +37,6 @@ SUBSCRIBE_SCENE = 1000
 MAX_TEXT_BYTES = 2000  # WeChat caps a text message at 2,048 bytes
 TEMPLATE_FIRST_CHARS = 200  # a template line is meant to be read at a glance
 
-# What the resident reads at each stage of 呼叫→响应→调度→处置 (params from storage.notifications).
-RESIDENT_TEXTS: dict[str, str] = {
-    "case.reported": "您反映的问题已登记，编号 {case_code}，我们会尽快安排网格员处理。",
-    "case.responded": "您的事项 {case_code} 已有网格员响应，正在核实。",
-    "case.dispatched": "您的事项 {case_code} 已派给相关部门处理。",
-    "case.signed": "您的事项 {case_code} 已由部门签收，正在处置。",
-    "case.returned": "您的事项 {case_code} 正在重新安排处理部门。",
-    "case.triage": "您的事项 {case_code} 已转区指挥中心协调。",
-    "case.handled": "您的事项 {case_code} 已处理完毕。问题解决了吗？请回复“是”或“否”。",
-    "case.closed": "您的事项 {case_code} 已办结，感谢您的评价与支持！",
-    "case.reopened": "您的事项 {case_code} 已重新打开，我们会再次处理。",
-    "case.merged": "您反映的问题已有人报过，我们会把处理进展同步推送给您（编号 {case_code}）。",
-    "case.cancelled": "您的事项 {case_code} 已撤销。",
-    "case.escalated": "您的事项 {case_code} 已升级督办，我们会加快处理。",
-}
 STAGE_NAMES = {"case.reported": "已登记", "case.handled": "已处置", "case.closed": "已办结"}
 
 
@@ -60,13 +46,13 @@ def render_text(message: OutgoingMessage) -> str:
     Raises:
         PermanentSendError: for a template with no text (retrying cannot change that).
     """
-    params = message.params
     if message.template == "wechat.text":
-        text = str(params.get("text") or "")
-    elif message.template in RESIDENT_TEXTS:
-        text = RESIDENT_TEXTS[message.template].format_map({"case_code": params.get("case_code") or ""})
+        text = str(message.params.get("text") or "")
     else:
-        raise PermanentSendError(f"no WeChat text for template {message.template!r}")
+        try:  # case pushes: the shared texts of storage/data/templates.yml, as the console shows them
+            text = render_template(message.template, message.params)
+        except KeyError as error:
+            raise PermanentSendError(f"no WeChat text for template {message.template!r}") from error
     if not text.strip():
         raise PermanentSendError(f"empty text for outbox message {message.id}")
     return text

@@ -256,7 +256,7 @@ def _message(template: str, params: dict[str, object]) -> OutgoingMessage:
 def test_case_templates_render_with_the_case_code_and_unknown_ones_are_permanent() -> None:
     assert "YX-20261129-0007" in render_text(_message("case.handled", {"case_code": "YX-20261129-0007"}))
     with pytest.raises(PermanentSendError):
-        render_text(_message("task.new_case", {"case_code": "YX-20261129-0007"}))
+        render_text(_message("no.such.template", {"case_code": "YX-20261129-0007"}))
     with pytest.raises(PermanentSendError):
         render_text(_message("wechat.text", {"text": "  "}))
 
@@ -284,7 +284,10 @@ def test_resident_pushes_from_case_events_go_out_on_wechat(
     )
     assert deliver_due(session_factory, {"wechat": sender}, T0).sent == [row_id]
     [sent] = fake_wechat.sent(CUSTOM)
-    assert sent["text"]["content"].startswith("您的事项 YX-20261129-0007 已处理完毕")
+    from storage.templates import render
+
+    assert sent["text"]["content"] == render("case.handled", {"case_code": "YX-20261129-0007"})
+    assert "YX-20261129-0007" in sent["text"]["content"]
 
 
 def test_worker_gets_a_wechat_sender_only_when_there_is_an_api(
