@@ -137,10 +137,11 @@ class TextView:
             analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=char_min_df
         )
 
-    def fit(self, texts: Sequence[str]) -> TextView:
-        self.words.fit([words(text) for text in texts])
-        self.chars.fit(texts)
-        return self
+    def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Fit both vectorizers on `texts` and return their features (jieba runs once per text)."""
+        return sp.hstack(
+            [self.words.fit_transform([words(t) for t in texts]), self.chars.fit_transform(texts)]
+        ).tocsr()
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         return sp.hstack(
@@ -166,8 +167,8 @@ class BaselineModel:
 def train_baseline(rows: Sequence[CitizenRow], seed: int = 0) -> BaselineModel:
     """Fit the baseline on `rows` (title + body)."""
     texts = [full_text(row.title, row.text) for row in rows]
-    view = TextView().fit(texts)
-    svc = LinearSVC(C=FULL_VIEW_C, random_state=seed).fit(view.transform(texts), [r.label for r in rows])
+    view = TextView()
+    svc = LinearSVC(C=FULL_VIEW_C, random_state=seed).fit(view.fit_transform(texts), [r.label for r in rows])
     return BaselineModel(view, svc)
 
 
@@ -246,10 +247,10 @@ def train_group_model(
     labels = np.array([row.label for row in rows])
     joined = [full_text(row.title, row.text) for row in rows]
     titles = [row.title or headline(row.text) for row in rows]
-    full_view = TextView().fit(joined)
-    title_view = TextView(char_min_df=1).fit(titles + [row.title for row in extra])
-    x_full, x_title = full_view.transform(joined), title_view.transform(titles)
-    x_extra = title_view.transform([row.title for row in extra])
+    full_view, title_view = TextView(), TextView(char_min_df=1)
+    x_full = full_view.fit_transform(joined)
+    x_titles = title_view.fit_transform(titles + [row.title for row in extra])
+    x_title, x_extra = x_titles[: len(rows)], x_titles[len(rows) :]
     extra_labels = np.array([row.label for row in extra])
 
     def fit_full(index: np.ndarray) -> LinearSVC:
