@@ -9,6 +9,7 @@ which drains the background turns, so assertions after it see every turn that wa
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -83,15 +84,14 @@ class Webhook:
     agent: RecordingAgent
     fake: FakeWeChatAPI
     stack: ExitStack
-    nonces: list[int] = field(default_factory=lambda: [0])
+    nonces: Iterator[int] = field(default_factory=lambda: itertools.count(1))  # next() is atomic: thread-safe
 
     @property
     def endpoint(self) -> str:
         return f"{self.url}/webhooks/wechat/webhook"
 
     def next_nonce(self) -> str:
-        self.nonces[0] += 1
-        return f"n{self.nonces[0]:08d}"
+        return f"n{next(self.nonces):08d}"
 
     def query(
         self, *, timestamp: int | None = None, nonce: str | None = None, token: str = TOKEN

@@ -462,3 +462,22 @@ def test_photo_goes_through_the_real_ocr_and_exif_reader(start_webhook: StartWeb
     assert message.metadata["location"]["lat"] == pytest.approx(23.129163, abs=1e-5)
     assert message.metadata["location"]["lng"] == pytest.approx(113.264435, abs=1e-5)
     assert message.metadata["photo"]["meta"]["ocr_text"].replace(" ", "").startswith("井盖破损")
+
+
+def test_two_rasa_processes_racing_on_one_msgid_make_one_turn(
+    start_webhook: StartWebhook, engine: Engine
+) -> None:
+    """Scale-out: WeChat's retries may land on either instance; the database decides once."""
+    import itertools
+    from concurrent.futures import ThreadPoolExecutor
+
+    first, second = start_webhook(), start_webhook()
+    second.nonces = itertools.count(10_000)  # distinct nonces, as WeChat's retries carry
+    posts = [first, second] * 4
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(lambda hook: hook.post(fixture_xml("text")), posts))
+    first.finish()
+    second.finish()
+    assert [r.status_code for r in replies] == [200] * 8
+    assert len(first.agent.messages) + len(second.agent.messages) == 1
+    assert dedupe_rows(engine) == 1 and dedupe_rows(engine, "wechat-sig") == 8
