@@ -14,7 +14,7 @@ import logging
 import os
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 CHANNEL_NAME = "wechat"
 RATE_LIMIT = 20  # messages per openid per RATE_WINDOW; beyond it the resident is told once, then ignored
 RATE_WINDOW = timedelta(minutes=1)
+DRAIN_TIMEOUT_S = 30.0  # shutdown waits this long for turns in flight
 CHOICE_TTL = timedelta(hours=2)  # a numbered list of choices is answerable this long
 TOO_FAST = "您发送得太频繁了，请稍等一分钟再发。"
 Clock = Callable[[], datetime]
@@ -191,15 +192,17 @@ class WeChatInput(InputChannel):
         return arrival, recent
 
     # -- the background work ----------------------------------------------------------------------------
-    def _schedule(self, coroutine: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coroutine)
+    def _schedule(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def drain(self) -> None:
-        """Wait for every background turn in flight (called before the server stops)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+    async def drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Wait (at most `timeout_s`) for the background turns in flight; called before the server stops."""
+        if self._tasks:
+            _, stuck = await asyncio.wait(set(self._tasks), timeout=timeout_s)
+            for task in stuck:
+                logger.error("WeChat turn still running at shutdown, abandoned: %s", task.get_name())
 
     def _dispatch(self, msg: BaseMessage, recent: int, on_new_message: OnNewMessage) -> None:
         """Start the turn, or over the per-openid rate limit tell the resident once and drop the rest."""
@@ -216,7 +219,7 @@ class WeChatInput(InputChannel):
                 text=None, metadata=inbound.metadata, reply=TOO_FAST if recent == RATE_LIMIT + 1 else None
             )
         if inbound.text is not None or inbound.reply is not None:
-            self._schedule(self._work(msg, inbound, on_new_message))
+            self._schedule(self._work(msg, inbound, on_new_message), name=f"wechat turn {inbound_key(msg)}")
 
     def _resolve_choice(self, openid: str, text: str) -> dict[str, str] | None:
         with self._session() as session:
