@@ -255,5 +255,8 @@ def test_long_formal_shape() -> None:
 
     assert is_long_formal(LONG_FORMAL)
     assert not is_long_formal("楼下垃圾好多冇人收")
-    assert is_long_formal("尊敬的领导，我们小区的路灯坏了一个多月了没人修理，请求处理")
+    assert not is_long_formal(
+        "尊敬的领导，我们小区的路灯坏了一个多月了没人修理，请求处理"
+    )  # formal but short
+    assert not is_long_formal("  " + "啊" * (LONG_TEXT_CHARS - 1) + "\n")
     assert is_long_formal("啊" * LONG_TEXT_CHARS) and not is_long_formal("啊" * (LONG_TEXT_CHARS - 1))
