@@ -317,7 +317,9 @@ def cross_validate(
     return {name: {"mean": float(np.mean(v)), "folds": v} for name, v in results.items()}
 
 
-def evaluate_public_split(seed: int = 0, data_dir: Path | None = None) -> dict[str, Any]:
+def evaluate_public_split(
+    seed: int = 0, data_dir: Path | None = None, keep_models: bool = False
+) -> dict[str, Any]:
     """Train the model and the baseline on split=train, then score both once on split=test.
 
     Returns:
@@ -336,7 +338,7 @@ def evaluate_public_split(seed: int = 0, data_dir: Path | None = None) -> dict[s
     titles, bodies = [row.title for row in test], [row.text for row in test]
     model_scores = scores(gold, [label for label, _ in model.predict(bodies, titles)])
     baseline_scores = scores(gold, baseline.predict(bodies, titles))
-    return {
+    result = {
         "model": model_scores,
         "baseline": baseline_scores,
         "delta_macro_f1": model_scores["macro_f1"] - baseline_scores["macro_f1"],
@@ -345,3 +347,6 @@ def evaluate_public_split(seed: int = 0, data_dir: Path | None = None) -> dict[s
         "n_test": len(test),
         "train_seconds": {"model": model_seconds, "baseline": baseline_seconds},
     }
+    if keep_models:
+        result["models"] = (model, baseline)
+    return result
