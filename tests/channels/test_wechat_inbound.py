@@ -163,3 +163,25 @@ def test_overlong_text_is_cut_and_marked() -> None:
 def test_msgid_must_be_a_short_ascii_number(msg_id: str) -> None:
     with pytest.raises(InboundXMLError, match="not a number"):
         parse_safely(fixture_xml("text", msg_id=msg_id))
+
+
+@pytest.mark.parametrize(
+    ("age_s", "fresh"), [(0, True), (299, True), (-299, True), (301, False), (-301, False)]
+)
+def test_signature_freshness_window_under_a_frozen_clock(age_s: int, fresh: bool) -> None:
+    from freezegun import freeze_time
+
+    from bot.channels.wechat_verify import verified_query
+    from storage.errors import ChannelAuthError
+    from storage.timeutil import utcnow
+    from tests.channels.conftest import NOW, TOKEN, sign
+
+    stamp = str(int(NOW.timestamp()) - age_s)
+    args = {"signature": sign(TOKEN, stamp, "n1"), "timestamp": stamp, "nonce": "n1"}
+    with freeze_time(NOW):
+        assert utcnow() == NOW  # the production clock, frozen
+        if fresh:
+            assert verified_query(TOKEN, args, utcnow())["timestamp"] == stamp
+        else:
+            with pytest.raises(ChannelAuthError, match="stale"):
+                verified_query(TOKEN, args, utcnow())
