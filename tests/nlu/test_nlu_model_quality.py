@@ -46,7 +46,7 @@ def test_heldout_set_is_large_enough(heldout: list[HeldoutExample]) -> None:
 def test_heldout_texts_are_not_in_training_data(heldout: list[HeldoutExample]) -> None:
     from rasa.shared.nlu.training_data.loading import load_data
 
-    trained = {m.get("text") for m in load_data(str(REPO_ROOT / "nlu_data")).intent_examples}
+    trained = {m.get("text") for m in load_data(str(REPO_ROOT / "nlu_data" / "nlu")).intent_examples}
     leaked = [e.text for e in heldout if e.text in trained]
     assert leaked == []
 
