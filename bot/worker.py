@@ -29,6 +29,15 @@ def local_senders(session_factory: Callable[[], Session]) -> dict[str, Sender]:
     return {"*": LocalConsoleSender(session_factory)}
 
 
+def channel_senders(environ: Mapping[str, str], session_factory: Callable[[], Session]) -> dict[str, Sender]:
+    """The console fallback plus every channel that has an API to talk to (real, or a fake on loopback)."""
+    from bot.senders.wechat import wechat_senders
+
+    senders = local_senders(session_factory)
+    senders.update(wechat_senders(environ, session_factory))
+    return senders
+
+
 def run_once(
     session_factory: Callable[[], Session], senders: Mapping[str, Sender], now: datetime, worker_id: str
 ) -> tuple[int, int]:
@@ -48,7 +57,7 @@ def run_forever(environ: Mapping[str, str], stop: threading.Event | None = None)
 
     engine = make_engine(database_url(environ))
     session_factory = partial(Session, engine, future=True)
-    senders = local_senders(session_factory)
+    senders = channel_senders(environ, session_factory)
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
     stop = stop or threading.Event()
     logger.info("worker %s started", worker_id)

@@ -78,3 +78,11 @@ def test_one_worker_pass_delivers_the_outbox_and_fires_missed_limits(engine, ses
         assert f"opened:{code}" in keys
         fired_items = session.execute(select(DueItem).where(DueItem.status == "fired")).scalars().all()
         assert len(fired_items) == 1
+
+
+def test_worker_senders_add_wechat_only_when_an_api_is_configured(session_factory) -> None:
+    from bot.worker import channel_senders
+
+    assert set(channel_senders({}, session_factory)) == {"*"}
+    with_fake = channel_senders({"WECHAT_API_BASE": "http://127.0.0.1:9/"}, session_factory)
+    assert set(with_fake) == {"*", "wechat"}
