@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ def nlu_agent(nlu_model_path: Path) -> Any:
 
 
 @pytest.fixture(scope="session")
-def nlu_parse(nlu_agent: Any) -> Callable[[str], dict[str, Any]]:
+def nlu_parse(nlu_agent: Any) -> Iterator[Callable[[str], dict[str, Any]]]:
     """Parse one text with the loaded model (synchronously)."""
     loop = asyncio.new_event_loop()
 
