@@ -14,6 +14,7 @@ Blank lines are skipped (they are not inputs).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -160,7 +161,19 @@ def load_agent(model_path: Path | None) -> Any:
 
         model_path = ensure_model(force=False, progress=_progress)
     logger.info("loading model %s", model_path)
+    _quiet_structlog()
     return Agent.load(str(model_path))
+
+
+def _quiet_structlog() -> None:
+    # Rasa logs each parse through structlog, whose default printer writes to stdout: that would corrupt
+    # the JSON lines. Keep warnings and above, on stderr.
+    import structlog
+
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
 
 
 async def _parse_all(agent: Any, texts: list[str]) -> list[dict[str, Any]]:
@@ -202,16 +215,18 @@ def run(
     Returns:
         The number of lines written.
     """
-    agent = load_agent(model_path)
-    loop = asyncio.new_event_loop()
     written = 0
-    try:
-        for lines in _batches(stdin, batch_size):
-            now = datetime.now(DISTRICT_TZ)
-            for output in route_batch(agent, loop, lines, now):
-                stdout.write(json.dumps(output, ensure_ascii=False) + "\n")
-                written += 1
-            stdout.flush()
-    finally:
-        loop.close()
+    # Anything a library prints goes to stderr; only our JSON lines reach `stdout`.
+    with contextlib.redirect_stdout(sys.stderr):
+        agent = load_agent(model_path)
+        loop = asyncio.new_event_loop()
+        try:
+            for lines in _batches(stdin, batch_size):
+                now = datetime.now(DISTRICT_TZ)
+                for output in route_batch(agent, loop, lines, now):
+                    stdout.write(json.dumps(output, ensure_ascii=False) + "\n")
+                    written += 1
+                stdout.flush()
+        finally:
+            loop.close()
     return written
