@@ -18,7 +18,7 @@ Order of reasoning:
 from __future__ import annotations
 
 import logging
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime, time
 from functools import lru_cache
 from typing import NamedTuple
@@ -227,7 +227,19 @@ def _decision_field_count() -> int:
     return len(fields(Decision))
 
 
-def _non_report(understanding: Understanding, location: ResolvedLocation, kind: str) -> Decision:
+def _resident_intent(understanding: Understanding, rules: Rules) -> tuple[Understanding, str]:
+    """A resident's message read as a department reply: take the best resident intent of the ranking."""
+    misread = f"intent {understanding.intent} ({understanding.intent_confidence:.2f}) is a department reply"
+    for name, confidence in understanding.intent_ranking:
+        if name not in rules.staff_intents:
+            line = f"{misread}; a resident wrote this: next intent {name} ({confidence:.2f})"
+            return replace(understanding, intent=name, intent_confidence=confidence), line
+    return replace(understanding, intent=None, intent_confidence=0.0), f"{misread}; no resident intent ranked"
+
+
+def _non_report(
+    understanding: Understanding, location: ResolvedLocation, kind: str, intent_line: str | None = None
+) -> Decision:
     return Decision(
         kind=kind,
         intent=understanding.intent,
@@ -244,6 +256,7 @@ def _non_report(understanding: Understanding, location: ResolvedLocation, kind: 
         auto_dispatch=False,
         emergency=False,
         explanation=(
+            *([intent_line] if intent_line else []),
             f"intent {understanding.intent} ({understanding.intent_confidence:.2f}) -> kind {kind}: not a report, not routed",
         ),
         point=location.point,
@@ -265,9 +278,12 @@ def decide(
         The decision; `explanation` lists the rule ids that fired and why.
     """
     rules = rules if rules is not None else load_rules()
+    intent_line = None
+    if understanding.intent in rules.staff_intents:
+        understanding, intent_line = _resident_intent(understanding, rules)
     kind = kind_of(understanding.intent, rules)
     if kind != "report":
-        return _non_report(understanding, location, kind)
+        return _non_report(understanding, location, kind, intent_line)
     clock = local_time(now, rules.timezone)
     night = is_night(clock, rules)
     worker = on_duty(rules.roster, location.grid, location.community, clock)
@@ -284,7 +300,7 @@ def decide(
     elif not level:
         resolved = route.department not in STREET_SCOPED or location.street is not None
         level = "FULL" if worker is not None and resolved else "PARTIAL"
-    lines = list(route.explanation)
+    lines = [intent_line, *route.explanation] if intent_line else list(route.explanation)
     if route.department in STREET_SCOPED:
         lines.append(
             f"department {route.department} of {location.street} street"

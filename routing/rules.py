@@ -106,6 +106,7 @@ class Rules:
     duplicates: dict[str, DuplicateWindow]
     roster: Roster = field(default_factory=Roster)
     fallback_urgency: str = "normal"
+    staff_intents: frozenset[str] = frozenset()
     by_category: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
     # Precomputed explanation lines: (rule id, understood category) -> line; urgency -> "urgency urgent: …".
     rule_lines: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -282,6 +283,7 @@ def build_rules(
         },
         roster=roster if roster is not None else Roster(),
         fallback_urgency=str(raw_rules.get("fallback_urgency", "normal")),
+        staff_intents=frozenset(raw_rules.get("staff_intents") or ()),
     )
     _validate(rules)
     # Derived lookups, computed once here so that decide() stays cheap.

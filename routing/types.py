@@ -55,6 +55,7 @@ class Understanding:
     places: tuple[PlaceMention, ...] = ()
     point: GeoPoint | None = None
     point_source: str | None = None  # "gps" (WeChat location) | "exif" (photo) | None
+    intent_ranking: tuple[tuple[str, float], ...] = ()  # Rasa's intent_ranking, best first
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,13 @@ def group_from_ranking(ranking: Any) -> tuple[str | None, float]:
     return best, min(1.0, totals[best])
 
 
+def _top_of(ranking: Any) -> tuple[str | None, float | None]:
+    for item in ranking:
+        if isinstance(item, Mapping) and (item.get("code") or item.get("name")):
+            return str(item.get("code") or item.get("name")), _float(item.get("confidence"))
+    return None, None
+
+
 def understanding_from_parse(
     parse: Mapping[str, Any], point: GeoPoint | None = None, point_source: str | None = None
 ) -> Understanding:
@@ -87,8 +94,18 @@ def understanding_from_parse(
     group, group_confidence = _label(parse.get("group"))
     if group_confidence is None and parse.get("group_confidence") is not None:
         group_confidence = _float(parse.get("group_confidence"))
-    if group_confidence is None and parse.get("category_ranking"):
-        group, group_confidence = group_from_ranking(parse.get("category_ranking"))
+    ranking = parse.get("category_ranking")
+    if category is None and ranking:
+        # NLU leaves category empty when the intent was not a report; the ranking still holds its reading,
+        # which decide() uses if the intent turns out to be a report after all (see staff_intents).
+        category, category_confidence = _top_of(ranking)
+    if ranking and (group is None or group_confidence is None):
+        group, group_confidence = group_from_ranking(ranking)
+    intent_ranking = tuple(
+        (str(item["name"]), _float(item.get("confidence")))
+        for item in parse.get("intent_ranking") or ()
+        if isinstance(item, Mapping) and item.get("name")
+    )
     places = tuple(
         place
         for raw in parse.get("places") or ()
@@ -109,4 +126,5 @@ def understanding_from_parse(
         places=places,
         point=point,
         point_source=point_source if point is not None else None,
+        intent_ranking=intent_ranking,
     )

@@ -318,3 +318,24 @@ def test_every_domain_intent_has_a_kind(rules) -> None:  # noqa: ANN001
     domain = read_yaml(Path(__file__).resolve().parents[2] / "domain.yml")
     assert set(domain["intents"]) <= set(rules.intent_kinds)
     assert set(rules.intent_kinds.values()) <= set(KINDS)
+
+
+def test_resident_message_read_as_a_department_reply_takes_the_next_resident_intent(rules) -> None:  # noqa: ANN001
+    understanding = report(
+        "整栋楼突然没电了",
+        "POWER",
+        intent="dept_need_info",
+        intent_confidence=0.95,
+        intent_ranking=(("dept_need_info", 0.95), ("dept_done", 0.02), ("report_issue", 0.02)),
+    )
+    decision = decide(understanding, at_grid(), DAY, rules=rules)
+    assert (decision.kind, decision.intent, decision.department) == ("report", "report_issue", "GDJ")
+    assert decision.explanation[0].startswith("intent dept_need_info (0.95) is a department reply")
+
+
+def test_department_reply_with_no_resident_intent_ranked_is_other(rules) -> None:  # noqa: ANN001
+    understanding = report(
+        "收到，马上处理", None, intent="dept_accept", intent_ranking=(("dept_accept", 0.99),)
+    )
+    decision = decide(understanding, at_grid(), DAY, rules=rules)
+    assert (decision.kind, decision.department, decision.auto_dispatch) == ("other", None, False)

@@ -108,3 +108,26 @@ def test_explicit_group_confidence_wins_over_the_ranking() -> None:
     }
     understanding = understanding_from_parse(parse)
     assert (understanding.group, understanding.group_confidence) == ("交通运输", 0.77)
+
+
+def test_category_left_empty_for_a_non_report_intent_is_read_from_the_ranking() -> None:
+    parse = {
+        "text": "靖海门社区整栋楼突然没电了",
+        "intent": {"name": "dept_need_info", "confidence": 0.95},
+        "intent_ranking": [
+            {"name": "dept_need_info", "confidence": 0.95},
+            {"name": "report_issue", "confidence": 0.04},
+        ],
+        "category": None,
+        "category_confidence": 0.0,
+        "group": None,
+        "group_confidence": 0.0,
+        "category_ranking": [
+            {"code": "POWER", "confidence": 0.93},
+            {"code": "WATER_SUPPLY", "confidence": 0.03},
+        ],
+    }
+    understanding = understanding_from_parse(parse)
+    assert (understanding.category, understanding.category_confidence) == ("POWER", 0.93)
+    assert understanding.group == "城乡建设" and abs(understanding.group_confidence - 0.96) < 1e-9
+    assert understanding.intent_ranking == (("dept_need_info", 0.95), ("report_issue", 0.04))
