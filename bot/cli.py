@@ -106,6 +106,14 @@ def worker() -> None:
 
 
 @app.command()
+def telegram() -> None:
+    """Run the Telegram bot for grid workers and department groups (polling, or webhook via TELEGRAM_WEBHOOK_URL)."""
+    from bot.telegram.app import main as telegram_main
+
+    telegram_main(os.environ)
+
+
+@app.command()
 def bench(
     only: Annotated[list[str] | None, typer.Argument(help="Benchmark module names, e.g. bench_geo.")] = None,
 ) -> None:

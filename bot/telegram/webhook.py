@@ -1,0 +1,60 @@
+"""Webhook mode on Sanic (PTB's own webhook server needs tornado, which is not installed here).
+
+Order: check the `X-Telegram-Bot-Api-Secret-Token` header (403 on mismatch) → parse → hand the update to
+the Application's queue → 200 at once; the Application works through the queue in the background.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from sanic import Sanic, response
+from sanic.request import Request
+from telegram import Update
+from telegram.ext import Application
+
+logger = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+PATH = "/telegram/webhook"
+
+
+def create_webhook_app(application: Application, secret_token: str, *, webhook_url: str | None = None) -> Sanic:
+    """A Sanic app serving POST /telegram/webhook for `application` (started and stopped with the server)."""
+    app = Sanic(f"gridsec_telegram_{id(application)}")
+
+    @app.before_server_start
+    async def start(_app: Sanic) -> None:
+        await application.initialize()
+        await application.start()
+        if webhook_url:
+            await application.bot.set_webhook(webhook_url, secret_token=secret_token, allowed_updates=Update.ALL_TYPES)
+
+    @app.after_server_stop
+    async def stop(_app: Sanic) -> None:
+        await application.stop()
+        await application.shutdown()
+
+    @app.post(PATH)
+    async def receive(request: Request) -> response.HTTPResponse:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), secret_token.encode()):
+            logger.warning("webhook request with a wrong secret token from %s", request.ip)
+            return response.json({"ok": False}, status=403)
+        try:
+            update = Update.de_json(request.json, application.bot)
+        except Exception:
+            logger.exception("unparseable webhook body")
+            return response.json({"ok": False}, status=400)
+        await application.update_queue.put(update)
+        return response.json({"ok": True})
+
+    return app
+
+
+def run_webhook(application: Application, webhook_url: str, secret_token: str, port: int) -> None:
+    """Serve the webhook on 0.0.0.0:`port` and register `webhook_url` with Telegram."""
+    create_webhook_app(application, secret_token, webhook_url=webhook_url).run(
+        host="0.0.0.0", port=port, single_process=True, access_log=False
+    )
