@@ -46,6 +46,9 @@ ORIGINAL_TEXT = "original_text"  # set by bot.nlu.normalise_component.TextNormal
 # have >= 80 chars (60: 5.1% vs 93%). Formal phrases (尊敬的, 投诉, 反映 …) were tried as a second signal and
 # dropped: they are as common in short colloquial reports as in short board posts.
 LONG_TEXT_CHARS = 80
+# The model reads at most this many characters per parse: on a held-out 20% of train, text-only accuracy was
+# the same at 1,000 chars as at full length (0.9066 both), and it bounds the cost of the rare 12,000-char post.
+MAX_MODEL_CHARS = 1000
 
 
 def is_long_formal(text: str, min_chars: int = LONG_TEXT_CHARS) -> bool:
@@ -152,7 +155,7 @@ class GroupClassifier(GraphComponent):
         group: str | None
         source: str | None
         if self._model is not None and report_like and long_formal:
-            group, confidence = self._model.predict([text])[0]
+            group, confidence = self._model.predict([text.strip()[:MAX_MODEL_CHARS]])[0]
             source = "group_model"
         else:
             group = message.get("group")

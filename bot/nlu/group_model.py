@@ -203,8 +203,8 @@ class GroupModel:
             return np.zeros((0, len(self.meta.classes_)))
         stacked = np.hstack(
             [
-                self.full_svc.decision_function(self.full_view.transform(joined)),
-                self.title_svc.decision_function(self.title_view.transform(titles)),
+                _decision(self.full_svc, self.full_view.transform(joined)),
+                _decision(self.title_svc, self.title_view.transform(titles)),
             ]
         )
         return self.meta.predict_proba(stacked)
@@ -245,6 +245,7 @@ def train_group_model(
     """
     rows, extra = list(rows), [row for row in extra_titles if row.title]
     labels = np.array([row.label for row in rows])
+    _check_trainable(labels)
     joined = [full_text(row.title, row.text) for row in rows]
     titles = [row.title or headline(row.text) for row in rows]
     full_view, title_view = TextView(), TextView(char_min_df=1)
@@ -262,16 +263,31 @@ def train_group_model(
             x, np.concatenate([labels[index], extra_labels])
         )
 
-    out_of_fold = np.zeros((len(rows), 2 * len(set(labels))))
+    columns = len(set(labels)) if len(set(labels)) > 2 else 1
+    out_of_fold = np.zeros((len(rows), 2 * columns))
     folds = StratifiedKFold(n_splits=META_FOLDS, shuffle=True, random_state=seed)
     for fit_index, held_index in folds.split(x_full, labels):
         full_svc, title_svc = fit_full(fit_index), fit_title(fit_index)
         out_of_fold[held_index] = np.hstack(
-            [full_svc.decision_function(x_full[held_index]), title_svc.decision_function(x_title[held_index])]
+            [_decision(full_svc, x_full[held_index]), _decision(title_svc, x_title[held_index])]
         )
     meta = _meta_learner(seed).fit(out_of_fold, labels)
     everything = np.arange(len(rows))
     return GroupModel(full_view, fit_full(everything), title_view, fit_title(everything), meta)
+
+
+def _check_trainable(labels: np.ndarray) -> None:
+    counts = {str(label): int((labels == label).sum()) for label in np.unique(labels)}
+    if len(counts) < 2:
+        raise ValueError(f"the group model needs at least two groups to learn from, got {counts}")
+    scarce = {label: n for label, n in counts.items() if n < META_FOLDS}
+    if scarce:
+        raise ValueError(f"every group needs at least {META_FOLDS} messages for the stack's folds: {scarce}")
+
+
+def _decision(svc: LinearSVC, x: sp.csr_matrix) -> np.ndarray:
+    """Decision values as a 2-D array (a two-group SVC returns one column)."""
+    return np.asarray(svc.decision_function(x)).reshape(x.shape[0], -1)
 
 
 def _meta_learner(seed: int) -> Any:

@@ -229,8 +229,8 @@ def test_component_persists_and_sets_group_for_long_formal_messages(trained_comp
     assert message.get("group_source") == "group_model"
     assert 0.0 < message.get("group_confidence") <= 1.0
     model = GroupModel.load(next(Path(storage._storage_path).rglob("group_model.pkl")))  # noqa: SLF001
-    assert (message.get("group"), round(model.predict([LONG_FORMAL])[0][1], 4)) == (
-        model.predict([LONG_FORMAL])[0][0],
+    assert (message.get("group"), round(model.predict([LONG_FORMAL.strip()])[0][1], 4)) == (
+        model.predict([LONG_FORMAL.strip()])[0][0],
         message.get("group_confidence"),
     )
 
@@ -260,3 +260,38 @@ def test_long_formal_shape() -> None:
     )  # formal but short
     assert not is_long_formal("  " + "啊" * (LONG_TEXT_CHARS - 1) + "\n")
     assert is_long_formal("啊" * LONG_TEXT_CHARS) and not is_long_formal("啊" * (LONG_TEXT_CHARS - 1))
+
+
+def test_component_reads_at_most_max_model_chars(trained_component: tuple) -> None:
+    from bot.nlu.group_component import MAX_MODEL_CHARS
+
+    component_class, (config, storage, resource, context), _ = trained_component
+    loaded = component_class.load(config, storage, resource, context)
+    long_post = LONG_FORMAL.strip() * 30
+    message = _message(long_post)
+
+    loaded.process([message])
+
+    model = GroupModel.load(next(Path(storage._storage_path).rglob("group_model.pkl")))  # noqa: SLF001
+    group, confidence = model.predict([long_post[:MAX_MODEL_CHARS]])[0]
+    assert (message.get("group"), message.get("group_confidence")) == (group, round(confidence, 4))
+
+
+def test_training_refuses_too_few_examples(small_train: list[CitizenRow]) -> None:
+    one_group = [row for row in small_train if row.label == GROUPS[0]]
+    scarce = one_group + [row for row in small_train if row.label == GROUPS[1]][:3]
+
+    with pytest.raises(ValueError, match="at least two groups"):
+        train_group_model(one_group)
+    with pytest.raises(ValueError, match=f"at least 5 messages.*{GROUPS[1]}"):
+        train_group_model(scarce)
+
+
+def test_two_groups_train_and_predict(small_train: list[CitizenRow]) -> None:
+    two = [row for row in small_train if row.label in GROUPS[:2]]
+
+    model = train_group_model(two, seed=1)
+
+    predicted = model.predict([row.text for row in two[:5]])
+    assert {group for group, _ in predicted} <= set(GROUPS[:2])
+    assert model.predict_proba([two[0].text]).shape == (1, 2)
