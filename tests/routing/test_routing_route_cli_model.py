@@ -45,3 +45,32 @@ def test_gridsec_route_one_line_per_input_in_order_with_errors() -> None:
     assert (first["kind"], first["department"], first["street"]) == ("report", "JDB", "洪桥")
     assert (second["department"], second["street"]) == ("SWJ", "珠光") and second["grid"]
     assert greeting["kind"] == "greet" and greeting["department"] is None
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_batch_parse_equals_agent_parse_message() -> None:
+    import asyncio
+
+    from routing.evaluation import load_cases
+    from routing.route_cli import load_agent, parse_texts
+
+    agent = load_agent(None)
+    texts = [case["text"] for case in load_cases()[1][::6]]
+    loop = asyncio.new_event_loop()
+    try:
+        single = [loop.run_until_complete(agent.parse_message(text)) for text in texts]
+    finally:
+        loop.close()
+    batch = parse_texts(agent, texts)
+    for one, many in zip(single, batch, strict=True):
+        assert (one["text"], one["intent"]["name"], one.get("category"), one.get("places")) == (
+            many["text"],
+            many["intent"]["name"],
+            many.get("category"),
+            many.get("places"),
+        )
+        assert one["intent"]["confidence"] == pytest.approx(many["intent"]["confidence"], abs=1e-4)
+        assert one.get("category_confidence", 0) == pytest.approx(
+            many.get("category_confidence", 0), abs=1e-3
+        )
