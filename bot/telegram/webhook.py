@@ -25,14 +25,14 @@ def create_webhook_app(application: Application, secret_token: str, *, webhook_u
     app = Sanic(f"gridsec_telegram_{id(application)}")
 
     @app.before_server_start
-    async def start(_app: Sanic) -> None:
+    async def start(_app: Sanic, _loop: object) -> None:
         await application.initialize()
         await application.start()
         if webhook_url:
             await application.bot.set_webhook(webhook_url, secret_token=secret_token, allowed_updates=Update.ALL_TYPES)
 
-    @app.after_server_stop
-    async def stop(_app: Sanic) -> None:
+    @app.before_server_stop
+    async def stop(_app: Sanic, _loop: object) -> None:
         await application.stop()
         await application.shutdown()
 
