@@ -18,7 +18,16 @@ from bot.telegram.cards import CardExtras, texts
 from storage.cases import apply_event, get_case_by_code
 from storage.errors import ChannelAuthError, InvalidTransition, StorageInputError
 from storage.lifecycle import TRANSITIONS, CaseEvent, CaseState
-from storage.models import Case, CaseEventRecord, CaseMedia, ChatBinding, Department, DueItem, DutyShift, Person
+from storage.models import (
+    Case,
+    CaseEventRecord,
+    CaseMedia,
+    ChatBinding,
+    Department,
+    DueItem,
+    DutyShift,
+    Person,
+)
 from storage.timeutil import SHANGHAI
 
 logger = logging.getLogger(__name__)
@@ -37,7 +46,9 @@ class NotAuthorised(ChannelAuthError):
         self.user_id, self.case_code, self.action = user_id, case_code, action
 
     def __repr__(self) -> str:
-        return f"NotAuthorised(user_id={self.user_id!r}, case_code={self.case_code!r}, action={self.action!r})"
+        return (
+            f"NotAuthorised(user_id={self.user_id!r}, case_code={self.case_code!r}, action={self.action!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -158,7 +169,12 @@ def department_key_for(session: Session, case: Case, code_or_key: str) -> str | 
 
 
 def perform(
-    session: Session, case: Case, action: str, person: Person, now: datetime, payload: dict[str, Any] | None = None
+    session: Session,
+    case: Case,
+    action: str,
+    person: Person,
+    now: datetime,
+    payload: dict[str, Any] | None = None,
 ) -> Outcome:
     """Record what a button (or an understood reply) means, through the state machine.
 
@@ -190,11 +206,15 @@ def record_photo(session: Session, case: Case, file_id: str, uri: str, now: date
 
 def suggested_department(session: Session, case: Case) -> str | None:
     """The department to preselect: the latest return's suggestion, else the routed department."""
-    last_return = session.execute(
-        select(CaseEventRecord)
-        .where(CaseEventRecord.case_id == case.id, CaseEventRecord.event == E.RETURN.value)
-        .order_by(CaseEventRecord.seq.desc())
-    ).scalars().first()
+    last_return = (
+        session.execute(
+            select(CaseEventRecord)
+            .where(CaseEventRecord.case_id == case.id, CaseEventRecord.event == E.RETURN.value)
+            .order_by(CaseEventRecord.seq.desc())
+        )
+        .scalars()
+        .first()
+    )
     if last_return is not None and last_return.payload.get("suggested_department_key"):
         return str(last_return.payload["suggested_department_key"])
     return case.department_key or ((case.routing or {}).get("department_key"))
@@ -204,7 +224,9 @@ def dispatch_choices(session: Session, case: Case) -> tuple[str | None, list[tup
     """(suggested key, [(key, name)]) for the dispatch menu: the suggestion plus the usual departments."""
     suggested = suggested_department(session, case)
     wanted = [suggested] if suggested else []
-    wanted += [key for code in texts()["dispatch_choices"] if (key := department_key_for(session, case, code))]
+    wanted += [
+        key for code in texts()["dispatch_choices"] if (key := department_key_for(session, case, code))
+    ]
     choices: list[tuple[str, str]] = []
     for key in dict.fromkeys(wanted):
         department = session.get(Department, key)
@@ -218,12 +240,24 @@ def card_extras(session: Session, code: str) -> CardExtras:
     case = get_case_by_code(session, code)
     if case is None:
         return CardExtras()
-    due = session.execute(
-        select(DueItem).where(DueItem.case_id == case.id, DueItem.status == "pending").order_by(DueItem.due_at)
-    ).scalars().first()
-    photo = session.execute(
-        select(CaseMedia.uri).where(CaseMedia.case_id == case.id, CaseMedia.kind == "photo").order_by(CaseMedia.id)
-    ).scalars().first()
+    due = (
+        session.execute(
+            select(DueItem)
+            .where(DueItem.case_id == case.id, DueItem.status == "pending")
+            .order_by(DueItem.due_at)
+        )
+        .scalars()
+        .first()
+    )
+    photo = (
+        session.execute(
+            select(CaseMedia.uri)
+            .where(CaseMedia.case_id == case.id, CaseMedia.kind == "photo")
+            .order_by(CaseMedia.id)
+        )
+        .scalars()
+        .first()
+    )
     return CardExtras(
         due_local=due.due_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M") if due else None,
         stage=due.stage if due else None,

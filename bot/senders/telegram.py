@@ -18,7 +18,15 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 from telegram import Bot, InlineKeyboardMarkup, Message
-from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot import telegram_store as store
@@ -116,13 +124,17 @@ class TelegramSender:
             if self._runner is None:
                 self._runner = _LoopThread()
             try:
-                self._runner.run(self._deliver(chat_id, text, markup, extras.photo), timeout=self._timeout_s * 3 + 5)
+                self._runner.run(
+                    self._deliver(chat_id, text, markup, extras.photo), timeout=self._timeout_s * 3 + 5
+                )
             except TelegramError as error:
                 raise classify(error) from error
             except TimeoutError as error:  # the bounded wait above, if the HTTP timeouts did not fire
                 raise RetryableSendError("Telegram send timed out") from error
 
-    async def _deliver(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None, photo: str | None) -> Message:
+    async def _deliver(
+        self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None, photo: str | None
+    ) -> Message:
         bot = await self._bot_ready()
         if photo and len(text) <= cards.MAX_CAPTION:
             source: Any = photo
@@ -159,7 +171,9 @@ class TelegramSender:
             self._runner, self._bot = None, None
 
 
-def telegram_senders(environ: Mapping[str, str], session_factory: Callable[[], Session]) -> dict[str, TelegramSender]:
+def telegram_senders(
+    environ: Mapping[str, str], session_factory: Callable[[], Session]
+) -> dict[str, TelegramSender]:
     """`{"telegram": TelegramSender}` when there is a Bot API to talk to (TELEGRAM_TOKEN, or TELEGRAM_API_BASE
     for a fake); `{}` otherwise, and the console shows the messages (local mode). Opens no connection.
     """

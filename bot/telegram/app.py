@@ -31,7 +31,12 @@ def file_base_for(api_base: str) -> str:
 
 
 def build_application(
-    token: str, services: Services, *, api_base: str | None = None, read_timeout: float = 10.0, polling: bool = True
+    token: str,
+    services: Services,
+    *,
+    api_base: str | None = None,
+    read_timeout: float = 10.0,
+    polling: bool = True,
 ) -> Application:
     """An Application with every GridSec handler; no network until it is initialised."""
     builder = Application.builder().token(token).read_timeout(read_timeout).connect_timeout(read_timeout)
@@ -55,7 +60,10 @@ def add_handlers(application: Application) -> None:
     application.add_handler(CommandHandler("duty", handlers.cmd_duty))
     application.add_handler(MessageHandler(filters.PHOTO, handlers.on_photo))
     application.add_handler(
-        MessageHandler(filters.ChatType.GROUPS & filters.REPLY & filters.TEXT & ~filters.COMMAND, handlers.on_department_reply)
+        MessageHandler(
+            filters.ChatType.GROUPS & filters.REPLY & filters.TEXT & ~filters.COMMAND,
+            handlers.on_department_reply,
+        )
     )
     application.add_error_handler(handlers.on_error)
 
@@ -91,7 +99,12 @@ def main(environ: Mapping[str, str] | None = None) -> None:
         if settings.telegram_webhook_secret is None:
             raise ConfigError("TELEGRAM_WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL")
         application = build_application(token, services, api_base=settings.telegram_api_base, polling=False)
-        run_webhook(application, webhook_url, settings.telegram_webhook_secret.reveal(), int(environ.get("TELEGRAM_WEBHOOK_PORT", "8443")))
+        run_webhook(
+            application,
+            webhook_url,
+            settings.telegram_webhook_secret.reveal(),
+            int(environ.get("TELEGRAM_WEBHOOK_PORT", "8443")),
+        )
         return
     application = build_application(token, services, api_base=settings.telegram_api_base)
     application.run_polling(allowed_updates=Update.ALL_TYPES)

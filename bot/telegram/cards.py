@@ -51,7 +51,9 @@ class CardExtras:
 
 
 def _button(label_key: str, code: str, action: str, arg: str = "") -> InlineKeyboardButton:
-    return InlineKeyboardButton(texts()["buttons"][label_key], callback_data=encode(ButtonPress(code, action, arg)))
+    return InlineKeyboardButton(
+        texts()["buttons"][label_key], callback_data=encode(ButtonPress(code, action, arg))
+    )
 
 
 def worker_keyboard(code: str) -> InlineKeyboardMarkup:
@@ -77,11 +79,19 @@ def returned_keyboard(code: str) -> InlineKeyboardMarkup:
 def department_keyboard(code: str) -> InlineKeyboardMarkup:
     """签收 / 退回 / 办结 for a department group's card."""
     return InlineKeyboardMarkup(
-        [[_button("sign", code, "sign"), _button("dreturn_menu", code, "dreturn_menu"), _button("done", code, "done")]]
+        [
+            [
+                _button("sign", code, "sign"),
+                _button("dreturn_menu", code, "dreturn_menu"),
+                _button("done", code, "done"),
+            ]
+        ]
     )
 
 
-def dispatch_menu(code: str, suggested: str | None, choices: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
+def dispatch_menu(
+    code: str, suggested: str | None, choices: Sequence[tuple[str, str]]
+) -> InlineKeyboardMarkup:
     """One button per department (key, name); the suggested one first, marked ✅."""
     ordered = sorted(choices, key=lambda choice: choice[0] != suggested)
     rows = [
@@ -99,7 +109,10 @@ def dispatch_menu(code: str, suggested: str | None, choices: Sequence[tuple[str,
 
 def reasons_menu(code: str, action: str, reasons: Mapping[str, str]) -> InlineKeyboardMarkup:
     """One button per preset reason for a worker's (`wreturn`) or department's (`dreturn`) return."""
-    rows = [[InlineKeyboardButton(text, callback_data=encode(ButtonPress(code, action, key)))] for key, text in reasons.items()]
+    rows = [
+        [InlineKeyboardButton(text, callback_data=encode(ButtonPress(code, action, key)))]
+        for key, text in reasons.items()
+    ]
     rows.append([_button("back", code, "back")])
     return InlineKeyboardMarkup(rows)
 
@@ -107,7 +120,11 @@ def reasons_menu(code: str, action: str, reasons: Mapping[str, str]) -> InlineKe
 def card_text(template: str, params: Mapping[str, Any], extras: CardExtras) -> str:
     """The task card: headline, category, place, text, time limit and the resident's masked contact."""
     headline = str(texts()["cards"][template]).format(case_code=params.get("case_code", ""))
-    lines = [headline, f"类别：{params.get('category') or '未分类'}", f"地点：{params.get('address') or '未提供'}"]
+    lines = [
+        headline,
+        f"类别：{params.get('category') or '未分类'}",
+        f"地点：{params.get('address') or '未提供'}",
+    ]
     lines.append(f"内容：{params.get('description') or ''}")
     if params.get("reason"):
         lines.append(f"退回原因：{params['reason']}")

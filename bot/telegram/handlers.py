@@ -49,7 +49,15 @@ class Services:
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
+    """The Services the application was built with."""
     return context.application.bot_data["services"]
+
+
+def _user_data(context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any]:
+    # Per-user memory of "the next photo is the after photo for case X"; lost on restart (press again).
+    data = context.user_data
+    assert data is not None, "handlers run with a user"
+    return data
 
 
 async def _transaction(svc: Services, work: Callable[[Session], T]) -> T:
@@ -107,9 +115,13 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer(text)
         await query.edit_message_reply_markup(reply_markup=markup)
     elif kind == "photo":
-        context.user_data[PENDING_PHOTO] = {"case_code": press.case_code, "action": press.action, "chat_id": chat_id}
+        _user_data(context)[PENDING_PHOTO] = {
+            "case_code": press.case_code,
+            "action": press.action,
+            "chat_id": chat_id,
+        }
         await query.answer()
-        await query.message.reply_text(cards.reply(value) + f"\n（{press.case_code}）")
+        await context.bot.send_message(chat_id, cards.reply(value) + f"\n（{press.case_code}）")
     else:
         await query.answer(f"已记录：{press.case_code} → {value.state}")
         await query.edit_message_reply_markup(reply_markup=None)
@@ -153,7 +165,7 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A photo: the after-photo a 现场处置完成/办结 press asked for, or a photo reply to a department card."""
     message = update.effective_message
     assert message is not None and message.photo and update.effective_user is not None
-    pending = context.user_data.get(PENDING_PHOTO)
+    pending = _user_data(context).get(PENDING_PHOTO)
     reply_code = find_case_code(_card_text(message.reply_to_message))
     if pending and (reply_code is None or reply_code == pending["case_code"]):
         code, action = pending["case_code"], pending["action"]
@@ -162,7 +174,7 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     else:
         return
     await _finish_with_photo(update, context, message, code, action)
-    context.user_data.pop(PENDING_PHOTO, None)
+    _user_data(context).pop(PENDING_PHOTO, None)
 
 
 async def _finish_with_photo(
@@ -260,7 +272,7 @@ async def on_department_reply(update: Update, context: ContextTypes.DEFAULT_TYPE
         await message.reply_text(cards.reply("invalid", state="?"))
         return
     if key == "done_needs_photo":
-        context.user_data[PENDING_PHOTO] = {"case_code": code, "action": "done", "chat_id": message.chat.id}
+        _user_data(context)[PENDING_PHOTO] = {"case_code": code, "action": "done", "chat_id": message.chat.id}
     await message.reply_text(cards.reply(key, case_code=code, reason=understood.reason or ""))
 
 
@@ -272,32 +284,44 @@ def _my_cases(session: Session, user_id: int, overdue: bool, now: datetime) -> s
     person = store.person_for_user(session, user_id)
     if person is None:
         return cards.reply("refused")
-    column = {"department_key": person.department_key} if person.role == "department" else {"worker_id": person.id}
+    column = (
+        {"department_key": person.department_key} if person.role == "department" else {"worker_id": person.id}
+    )
     if overdue:
         cases = overdue_cases(session, now, **column)
     else:
         field_ = Case.department_key if "department_key" in column else Case.worker_id
         cases = list(
             session.execute(
-                select(Case).where(field_ == next(iter(column.values())), Case.state.in_(OPEN_VALUES)).order_by(Case.id)
+                select(Case)
+                .where(field_ == next(iter(column.values())), Case.state.in_(OPEN_VALUES))
+                .order_by(Case.id)
             ).scalars()
         )
     title = "超时事项" if overdue else "在办事项"
-    return f"{title}（{len(cases)}）：\n" + "\n".join(_case_line(case) for case in cases) if cases else f"没有{title}。"
+    return (
+        f"{title}（{len(cases)}）：\n" + "\n".join(_case_line(case) for case in cases)
+        if cases
+        else f"没有{title}。"
+    )
 
 
 async def cmd_tasks(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/tasks: the open cases the person holds."""
     svc, user = services(context), update.effective_user
     assert user is not None and update.effective_message is not None
-    await update.effective_message.reply_text(await _transaction(svc, lambda s: _my_cases(s, user.id, False, svc.clock())))
+    await update.effective_message.reply_text(
+        await _transaction(svc, lambda s: _my_cases(s, user.id, False, svc.clock()))
+    )
 
 
 async def cmd_overdue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/overdue: the person's cases that missed a time limit."""
     svc, user = services(context), update.effective_user
     assert user is not None and update.effective_message is not None
-    await update.effective_message.reply_text(await _transaction(svc, lambda s: _my_cases(s, user.id, True, svc.clock())))
+    await update.effective_message.reply_text(
+        await _transaction(svc, lambda s: _my_cases(s, user.id, True, svc.clock()))
+    )
 
 
 async def cmd_case(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -332,7 +356,9 @@ async def cmd_duty(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         person = store.person_for_user(session, user.id)
         if person is None:
             return cards.reply("refused")
-        return f"{person.name}：" + ("在岗" if store.on_duty(session, person.id, svc.clock()) else "不在岗（非值班时段）")
+        return f"{person.name}：" + (
+            "在岗" if store.on_duty(session, person.id, svc.clock()) else "不在岗（非值班时段）"
+        )
 
     await update.effective_message.reply_text(await _transaction(svc, look))
 

@@ -15,7 +15,12 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 MIN_CONFIDENCE = 0.5
-INTENT_ACTIONS = {"dept_accept": "sign", "dept_return": "dreturn", "dept_done": "done", "dept_need_info": "need_info"}
+INTENT_ACTIONS = {
+    "dept_accept": "sign",
+    "dept_return": "dreturn",
+    "dept_done": "done",
+    "dept_need_info": "need_info",
+}
 
 Parser = Callable[[str], Awaitable[Mapping[str, Any]]]
 
@@ -42,7 +47,11 @@ def reply_action(parse: Mapping[str, Any], text: str) -> ReplyAction | None:
     if action != "dreturn":
         return ReplyAction(action=action)
     suggestion = next(
-        (str(entity["value"]) for entity in parse.get("entities") or () if entity.get("entity") == "department"),
+        (
+            str(entity["value"])
+            for entity in parse.get("entities") or ()
+            if entity.get("entity") == "department"
+        ),
         None,
     )
     return ReplyAction(action=action, reason=text.strip(), suggested_department=suggestion)

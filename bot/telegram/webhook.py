@@ -20,7 +20,9 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 PATH = "/telegram/webhook"
 
 
-def create_webhook_app(application: Application, secret_token: str, *, webhook_url: str | None = None) -> Sanic:
+def create_webhook_app(
+    application: Application, secret_token: str, *, webhook_url: str | None = None
+) -> Sanic:
     """A Sanic app serving POST /telegram/webhook for `application` (started and stopped with the server)."""
     app = Sanic(f"gridsec_telegram_{id(application)}")
 
@@ -29,7 +31,9 @@ def create_webhook_app(application: Application, secret_token: str, *, webhook_u
         await application.initialize()
         await application.start()
         if webhook_url:
-            await application.bot.set_webhook(webhook_url, secret_token=secret_token, allowed_updates=Update.ALL_TYPES)
+            await application.bot.set_webhook(
+                webhook_url, secret_token=secret_token, allowed_updates=Update.ALL_TYPES
+            )
 
     @app.before_server_stop
     async def stop(_app: Sanic, _loop: object) -> None:
@@ -56,5 +60,5 @@ def create_webhook_app(application: Application, secret_token: str, *, webhook_u
 def run_webhook(application: Application, webhook_url: str, secret_token: str, port: int) -> None:
     """Serve the webhook on 0.0.0.0:`port` and register `webhook_url` with Telegram."""
     create_webhook_app(application, secret_token, webhook_url=webhook_url).run(
-        host="0.0.0.0", port=port, single_process=True, access_log=False
+        host="0.0.0.0", port=port, access_log=False
     )

@@ -38,7 +38,12 @@ def _enqueue(factory: Any, count: int, prefix: str) -> None:
                 recipient_kind="person",
                 recipient_id="GW-440104001007-03",
                 template="task.new_case",
-                params={"case_code": f"YX-20261130-{n % 10000:04d}", "category": "环境卫生", "description": "垃圾", "address": "三眼井12号"},
+                params={
+                    "case_code": f"YX-20261130-{n % 10000:04d}",
+                    "category": "环境卫生",
+                    "description": "垃圾",
+                    "address": "三眼井12号",
+                },
                 idempotency_key=f"{prefix}-{n}",
                 now=T0,
             )
@@ -73,8 +78,14 @@ def main() -> dict[str, float]:
         _enqueue(factory, MESSAGES, "console")
         console_rate = _rate(factory, {"telegram": LocalConsoleSender(factory)}, MESSAGES)
         delivered = len(fake.sent())
-    print(f"telegram outbox delivery: {telegram_rate:.1f} msg/s (target >= {TARGET_PER_S:.0f}; baseline console sender {console_rate:.1f} msg/s); fake got {delivered}")
-    return {"telegram_msgs_per_s": telegram_rate, "console_msgs_per_s": console_rate, "target_msgs_per_s": TARGET_PER_S}
+    print(
+        f"telegram outbox delivery: {telegram_rate:.1f} msg/s (target >= {TARGET_PER_S:.0f}; baseline console sender {console_rate:.1f} msg/s); fake got {delivered}"
+    )
+    return {
+        "telegram_msgs_per_s": telegram_rate,
+        "console_msgs_per_s": console_rate,
+        "target_msgs_per_s": TARGET_PER_S,
+    }
 
 
 if __name__ == "__main__":

@@ -75,7 +75,9 @@ def _form(content_type: str, body: bytes) -> tuple[dict[str, Any], dict[str, byt
     if content_type.startswith("application/json"):
         return (json.loads(body or b"{}"), {})
     if content_type.startswith("multipart/form-data"):
-        message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+        message = BytesParser(policy=HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+        )
         params: dict[str, Any] = {}
         files: dict[str, bytes] = {}
         for part in message.iter_parts():
@@ -104,7 +106,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _reply(self, status: int, payload: Any, raw: bytes | None = None) -> None:
         body = raw if raw is not None else json.dumps(payload, ensure_ascii=False).encode("utf-8")
         self.send_response(status)
-        self.send_header("Content-Type", "application/octet-stream" if raw is not None else "application/json")
+        self.send_header(
+            "Content-Type", "application/octet-stream" if raw is not None else "application/json"
+        )
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -123,14 +127,18 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
         token, method = parts[0][3:], parts[1]
         length = int(self.headers.get("Content-Length") or 0)
-        params, files = _form(self.headers.get("Content-Type") or "", self.rfile.read(length) if length else b"")
+        params, files = _form(
+            self.headers.get("Content-Type") or "", self.rfile.read(length) if length else b""
+        )
         fault = self.server.take_fault(method)
         if fault is not None and fault.status is None:
             state.stopping.wait(state.hang_seconds)  # hold the request: the client times out
             self.close_connection = True
             return None
         if fault is not None:
-            return self._reply(fault.status, {"ok": False, "error_code": fault.status, "description": "Fake outage"})
+            return self._reply(
+                fault.status, {"ok": False, "error_code": fault.status, "description": "Fake outage"}
+            )
         handler = getattr(self.server, f"api_{method}", None)
         if handler is None:
             return self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found: method"})
@@ -204,7 +212,12 @@ class _FakeServer(ThreadingHTTPServer):
         if file_id not in self.state.files:
             return 400, "Bad Request: invalid file_id"
         file_path, data = self.state.files[file_id]
-        return 200, {"file_id": file_id, "file_unique_id": file_id + "-u", "file_size": len(data), "file_path": file_path}
+        return 200, {
+            "file_id": file_id,
+            "file_unique_id": file_id + "-u",
+            "file_size": len(data),
+            "file_path": file_path,
+        }
 
     def api_setWebhook(self, params: dict[str, Any], files: dict[str, bytes]) -> tuple[int, Any]:  # noqa: N802
         self.state.webhook_url = str(params.get("url") or "")
@@ -219,7 +232,9 @@ class _FakeServer(ThreadingHTTPServer):
         timeout = min(float(params.get("timeout") or 0), 1.0)  # bounded long poll
         with self.state.update_ready:
             self.state.update_ready.wait_for(
-                lambda: any(u["update_id"] >= offset for u in self.state.updates) or self.state.stopping.is_set(),
+                lambda: (
+                    any(u["update_id"] >= offset for u in self.state.updates) or self.state.stopping.is_set()
+                ),
                 timeout=timeout,
             )
             with self.state.lock:

@@ -62,11 +62,25 @@ def seed_org(session: Session) -> None:
     session.flush()
     for number in (3, 4):
         session.add(
-            Grid(id=f"440104001007-0{number}", community_code="440104001007", street_code="440104001", number=number)
+            Grid(
+                id=f"440104001007-0{number}",
+                community_code="440104001007",
+                street_code="440104001",
+                number=number,
+            )
         )
-    for code, name in (("CGZF", "区城市管理和综合执法局"), ("SWJ", "区水务局"), ("HWZX", "区环境卫生事务中心"), ("DZZX", "区综合指挥调度中心")):
+    for code, name in (
+        ("CGZF", "区城市管理和综合执法局"),
+        ("SWJ", "区水务局"),
+        ("HWZX", "区环境卫生事务中心"),
+        ("DZZX", "区综合指挥调度中心"),
+    ):
         session.add(Department(key=code, code=code, name=name, scope="district"))
-    session.add(Department(key="JDB-440104001", code="JDB", name="街道办事处", scope="street", street_code="440104001"))
+    session.add(
+        Department(
+            key="JDB-440104001", code="JDB", name="街道办事处", scope="street", street_code="440104001"
+        )
+    )
     session.flush()
     people = [
         (WORKER, "grid_worker", {"grid_id": "440104001007-03"}, WORKER_CHAT),
@@ -78,7 +92,17 @@ def seed_org(session: Session) -> None:
     ]
     for person_id, role, units, chat in people:
         session.add(
-            Person(id=person_id, name=person_id, phone="13900001111", role=role, street_code="440104001", community_code=units.get("community_code", "440104001007"), active=True, grid_id=units.get("grid_id"), department_key=units.get("department_key"))
+            Person(
+                id=person_id,
+                name=person_id,
+                phone="13900001111",
+                role=role,
+                street_code="440104001",
+                community_code=units.get("community_code", "440104001007"),
+                active=True,
+                grid_id=units.get("grid_id"),
+                department_key=units.get("department_key"),
+            )
         )
         session.flush()
         session.add(ChatBinding(channel="telegram", chat_id=str(chat), person_id=person_id, kind="private"))
@@ -88,7 +112,9 @@ def seed_org(session: Session) -> None:
     session.flush()
 
 
-def report_case(session: Session, now: datetime = START, description: str = "三眼井12号门口垃圾堆了三天没人清") -> str:
+def report_case(
+    session: Session, now: datetime = START, description: str = "三眼井12号门口垃圾堆了三天没人清"
+) -> str:
     resident = session.execute(select(Resident).where(Resident.openid == "o-resident-1")).scalar_one()
     case = open_case(
         session,
@@ -154,28 +180,67 @@ class Updates:
     def _user(user_id: int) -> dict[str, Any]:
         return {"id": user_id, "is_bot": False, "first_name": f"u{user_id}"}
 
-    def press(self, user_id: int, chat_id: int, data: str, card_text: str = "card", message_id: int = 1) -> dict[str, Any]:
-        message = {"message_id": message_id, "date": 1764460000, "chat": self._chat(chat_id), "text": card_text}
+    def press(
+        self, user_id: int, chat_id: int, data: str, card_text: str = "card", message_id: int = 1
+    ) -> dict[str, Any]:
+        message = {
+            "message_id": message_id,
+            "date": 1764460000,
+            "chat": self._chat(chat_id),
+            "text": card_text,
+        }
         return {
             "update_id": next(self.ids),
-            "callback_query": {"id": str(next(self.ids)), "from": self._user(user_id), "chat_instance": "ci", "data": data, "message": message},
+            "callback_query": {
+                "id": str(next(self.ids)),
+                "from": self._user(user_id),
+                "chat_instance": "ci",
+                "data": data,
+                "message": message,
+            },
         }
 
-    def message(self, user_id: int, chat_id: int, *, text: str | None = None, photo_id: str | None = None, reply_to_text: str | None = None, entities: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        message: dict[str, Any] = {"message_id": next(self.ids) + 100, "date": 1764460000, "chat": self._chat(chat_id), "from": self._user(user_id)}
+    def message(
+        self,
+        user_id: int,
+        chat_id: int,
+        *,
+        text: str | None = None,
+        photo_id: str | None = None,
+        reply_to_text: str | None = None,
+        entities: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "message_id": next(self.ids) + 100,
+            "date": 1764460000,
+            "chat": self._chat(chat_id),
+            "from": self._user(user_id),
+        }
         if text is not None:
             message["text"] = text
         if entities:
             message["entities"] = entities
         if photo_id is not None:
-            message["photo"] = [{"file_id": photo_id, "file_unique_id": photo_id + "-u", "width": 640, "height": 480}]
+            message["photo"] = [
+                {"file_id": photo_id, "file_unique_id": photo_id + "-u", "width": 640, "height": 480}
+            ]
         if reply_to_text is not None:
-            message["reply_to_message"] = {"message_id": 1, "date": 1764460000, "chat": self._chat(chat_id), "text": reply_to_text}
+            message["reply_to_message"] = {
+                "message_id": 1,
+                "date": 1764460000,
+                "chat": self._chat(chat_id),
+                "text": reply_to_text,
+            }
         return {"update_id": next(self.ids), "message": message}
 
     def command(self, user_id: int, text: str) -> dict[str, Any]:
         command = text.split()[0]
-        return self.message(user_id, user_id, text=text, entities=[{"type": "bot_command", "offset": 0, "length": len(command)}])
+        return self.message(
+            user_id,
+            user_id,
+            text=text,
+            entities=[{"type": "bot_command", "offset": 0, "length": len(command)}],
+        )
 
 
 @pytest.fixture()
@@ -183,8 +248,16 @@ def updates() -> Updates:
     return Updates()
 
 
-def make_app(session_factory: Callable[[], Session], fake: FakeTelegramAPI, clock: Clock, tmp_path: Any, parser: Any = None) -> Application:
-    services = Services(session_factory=session_factory, parser=parser, media_dir=tmp_path / "media", clock=clock)
+def make_app(
+    session_factory: Callable[[], Session],
+    fake: FakeTelegramAPI,
+    clock: Clock,
+    tmp_path: Any,
+    parser: Any = None,
+) -> Application:
+    services = Services(
+        session_factory=session_factory, parser=parser, media_dir=tmp_path / "media", clock=clock
+    )
     return build_application(TOKEN, services, api_base=fake.api_base, read_timeout=2.0, polling=False)
 
 

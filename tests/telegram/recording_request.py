@@ -61,7 +61,12 @@ class RecordingRequest(BaseRequest):
             result: Any = BOT_USER
         elif api_method in ("sendMessage", "sendPhoto"):
             chat_id = int(parameters["chat_id"])
-            result = {"message_id": self.message_ids(), "date": 0, "chat": {"id": chat_id, "type": "private"}, "text": parameters.get("text", "")}
+            result = {
+                "message_id": self.message_ids(),
+                "date": 0,
+                "chat": {"id": chat_id, "type": "private"},
+                "text": parameters.get("text", ""),
+            }
         else:
             result = True
         return 200, json.dumps({"ok": True, "result": result}).encode()

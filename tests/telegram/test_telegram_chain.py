@@ -43,7 +43,12 @@ def last_to(fake: FakeTelegramAPI, chat_id: int) -> dict[str, Any]:
 
 
 def test_worker_and_departments_take_a_case_from_report_to_handled(
-    org: Callable[[], Session], fake: FakeTelegramAPI, senders: dict[str, Sender], clock: Clock, updates: Updates, tmp_path: Path
+    org: Callable[[], Session],
+    fake: FakeTelegramAPI,
+    senders: dict[str, Sender],
+    clock: Clock,
+    updates: Updates,
+    tmp_path: Path,
 ) -> None:
     with org() as session, session.begin():
         code = report_case(session, clock.now)
@@ -60,9 +65,13 @@ def test_worker_and_departments_take_a_case_from_report_to_handled(
         async with app:
             clock.advance(minutes=5)
             await feed(app, updates.press(WORKER_CHAT, WORKER_CHAT, worker_buttons["响应"], card["text"]))
-            await feed(app, updates.press(WORKER_CHAT, WORKER_CHAT, worker_buttons["需部门处置"], card["text"]))
+            await feed(
+                app, updates.press(WORKER_CHAT, WORKER_CHAT, worker_buttons["需部门处置"], card["text"])
+            )
             menu = buttons(fake.calls("editMessageReplyMarkup")[-1].params)
-            assert next(iter(menu)).startswith("✅") and "CGZF" in next(iter(menu.values()))  # suggestion first
+            assert next(iter(menu)).startswith("✅") and "CGZF" in next(
+                iter(menu.values())
+            )  # suggestion first
             clock.advance(minutes=5)
             await feed(app, updates.press(WORKER_CHAT, WORKER_CHAT, next(iter(menu.values())), card["text"]))
             deliver(org, senders, clock.now)
@@ -74,7 +83,9 @@ def test_worker_and_departments_take_a_case_from_report_to_handled(
             await feed(app, updates.press(CGZF_STAFF, CGZF_GROUP, dept["退回"], group_card["text"]))
             reasons = buttons(fake.calls("editMessageReplyMarkup")[-1].params)
             clock.advance(minutes=1)
-            await feed(app, updates.press(CGZF_STAFF, CGZF_GROUP, reasons["不属于本部门职责"], group_card["text"]))
+            await feed(
+                app, updates.press(CGZF_STAFF, CGZF_GROUP, reasons["不属于本部门职责"], group_card["text"])
+            )
             deliver(org, senders, clock.now)
             returned = last_to(fake, WORKER_CHAT)
             assert "退回原因：不属于本部门职责" in returned["text"]
@@ -87,7 +98,9 @@ def test_worker_and_departments_take_a_case_from_report_to_handled(
             swj_card = last_to(fake, SWJ_GROUP)
             clock.advance(hours=2)
             await feed(app, updates.press(SWJ_STAFF, SWJ_GROUP, buttons(swj_card)["办结"], swj_card["text"]))
-            assert "照片" in last_to(fake, SWJ_GROUP)["text"]  # asked for the after photo, nothing recorded yet
+            assert (
+                "照片" in last_to(fake, SWJ_GROUP)["text"]
+            )  # asked for the after photo, nothing recorded yet
             await feed(app, updates.message(SWJ_STAFF, SWJ_GROUP, photo_id="after-1"))
 
     run(scenario())
@@ -107,13 +120,22 @@ def test_worker_and_departments_take_a_case_from_report_to_handled(
         ]
         events = case_events(session, case.id)
         assert events[4].payload["reason"] == "不属于本部门职责"
-        assert [record.payload.get("department_key") for record in events if record.event == "dispatch"] == ["CGZF", "SWJ"]
+        assert [record.payload.get("department_key") for record in events if record.event == "dispatch"] == [
+            "CGZF",
+            "SWJ",
+        ]
         assert events[-1].at == clock.now
         photo = session.execute(select(CaseMedia).where(CaseMedia.case_id == case.id)).scalar_one()
         assert Path(photo.uri).read_bytes() == b"\xff\xd8after-photo-bytes" and photo.meta["stage"] == "after"
-        resident_push = session.execute(
-            select(OutboxMessage.template).where(OutboxMessage.case_id == case.id, OutboxMessage.recipient_kind == "resident")
-        ).scalars().all()
+        resident_push = (
+            session.execute(
+                select(OutboxMessage.template).where(
+                    OutboxMessage.case_id == case.id, OutboxMessage.recipient_kind == "resident"
+                )
+            )
+            .scalars()
+            .all()
+        )
         assert resident_push[-1] == "case.handled"  # the resident's push asking to confirm and rate
     assert fake.calls("getFile") and fake.calls("answerCallbackQuery")
 
@@ -132,3 +154,69 @@ def test_card_goes_as_a_photo_when_the_resident_sent_one(
     photos = fake.calls("sendPhoto")
     assert len(photos) == 1 and photos[0].files and b"resident-photo" in next(iter(photos[0].files.values()))
     assert code in photos[0].params["caption"] and "时限" in photos[0].params["caption"]
+
+
+def test_worker_returns_a_case_that_is_not_in_the_grid_to_the_command_centre(
+    org: Callable[[], Session], fake: FakeTelegramAPI, clock: Clock, updates: Updates, tmp_path: Path
+) -> None:
+    from bot.telegram.callbacks import ButtonPress, encode
+
+    with org() as session, session.begin():
+        code = report_case(session, clock.now)
+
+    async def scenario() -> None:
+        async with make_app(org, fake, clock, tmp_path) as app:
+            await feed(
+                app, updates.press(WORKER_CHAT, WORKER_CHAT, encode(ButtonPress(code, "wreturn_menu")))
+            )
+            reasons = buttons(fake.calls("editMessageReplyMarkup")[-1].params)
+            assert set(reasons) == {"非本网格", "非网格员职责", "信息不全，无法核实", "« 返回"}
+            await feed(app, updates.press(WORKER_CHAT, WORKER_CHAT, reasons["非本网格"]))
+
+    run(scenario())
+    with org() as session:
+        case = get_case_by_code(session, code)
+        assert case is not None
+        events = case_events(session, case.id)
+        assert [(record.event, record.to_state) for record in events] == [
+            ("report", "reported"),
+            ("respond", "responded"),
+            ("triage", "triage"),
+        ]
+        assert events[-1].payload == {"reason": "非本网格"}
+        to_dzzx = (
+            session.execute(select(OutboxMessage.template).where(OutboxMessage.recipient_id == "DZZX"))
+            .scalars()
+            .all()
+        )
+    assert to_dzzx == ["task.triage"]
+
+
+def test_worker_settles_on_site_with_the_next_photo_they_send(
+    org: Callable[[], Session], fake: FakeTelegramAPI, clock: Clock, updates: Updates, tmp_path: Path
+) -> None:
+    from bot.telegram.callbacks import ButtonPress, encode
+
+    with org() as session, session.begin():
+        code = report_case(session, clock.now)
+    fake.add_file("onsite-1", b"\xff\xd8onsite")
+
+    async def scenario() -> None:
+        async with make_app(org, fake, clock, tmp_path) as app:
+            await feed(
+                app, updates.message(WORKER_CHAT, WORKER_CHAT, photo_id="onsite-1")
+            )  # no press yet: ignored
+            await feed(app, updates.press(WORKER_CHAT, WORKER_CHAT, encode(ButtonPress(code, "onsite"))))
+            await feed(app, updates.message(WORKER_CHAT, WORKER_CHAT, photo_id="onsite-1"))
+
+    run(scenario())
+    with org() as session:
+        case = get_case_by_code(session, code)
+        assert case is not None
+        assert [record.event for record in case_events(session, case.id)] == [
+            "report",
+            "respond",
+            "handle_on_site",
+        ]
+    assert len(fake.calls("getFile")) == 1
+    assert "已记录为处置完毕" in fake.calls("sendMessage")[-1].params["text"]

@@ -58,8 +58,15 @@ def events_of(session_factory: Callable[[], Session], code: str) -> list[str]:
     ],
 )
 def test_an_unauthorised_press_is_refused_and_logged(
-    org: Callable[[], Session], fake: FakeTelegramAPI, clock: Clock, updates: Updates, tmp_path: Path,
-    caplog: pytest.LogCaptureFixture, user: int, chat: int, action: str,
+    org: Callable[[], Session],
+    fake: FakeTelegramAPI,
+    clock: Clock,
+    updates: Updates,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    user: int,
+    chat: int,
+    action: str,
 ) -> None:
     with org() as session, session.begin():
         code = report_case(session, clock.now)
@@ -69,7 +76,9 @@ def test_an_unauthorised_press_is_refused_and_logged(
             from storage.cases import apply_event
 
             apply_event(session, case, "respond", actor="t", now=clock.now)
-            apply_event(session, case, "dispatch", actor="t", now=clock.now, payload={"department_key": "CGZF"})
+            apply_event(
+                session, case, "dispatch", actor="t", now=clock.now, payload={"department_key": "CGZF"}
+            )
     before = events_of(org, code)
 
     async def scenario() -> None:
@@ -81,7 +90,10 @@ def test_an_unauthorised_press_is_refused_and_logged(
     assert events_of(org, code) == before
     answer = fake.calls("answerCallbackQuery")[-1].params
     assert "无权" in answer["text"] and answer["show_alert"] is True
-    assert any("refused" in record.message and str(user) in record.message and code in record.message for record in caplog.records)
+    assert any(
+        "refused" in record.message and str(user) in record.message and code in record.message
+        for record in caplog.records
+    )
 
 
 def test_a_press_the_state_machine_does_not_allow_changes_nothing(
@@ -106,7 +118,9 @@ def test_telegram_down_then_back_delivers_each_message_once(
     with org() as session, session.begin():
         codes = [report_case(session, clock.now, description=f"第{n}处垃圾") for n in range(3)]
     with org() as session:
-        telegram_ids = set(session.execute(select(OutboxMessage.id).where(OutboxMessage.channel == "telegram")).scalars())
+        telegram_ids = set(
+            session.execute(select(OutboxMessage.id).where(OutboxMessage.channel == "telegram")).scalars()
+        )
     assert len(telegram_ids) == 3
 
     def outcome(report: object) -> tuple[int, int]:
@@ -124,7 +138,9 @@ def test_telegram_down_then_back_delivers_each_message_once(
     assert len(delivered) == 3  # each card exactly once
     with org() as session:
         statuses = session.execute(
-            select(OutboxMessage.status, func.count()).where(OutboxMessage.channel == "telegram").group_by(OutboxMessage.status)
+            select(OutboxMessage.status, func.count())
+            .where(OutboxMessage.channel == "telegram")
+            .group_by(OutboxMessage.status)
         ).all()
     assert dict(statuses) == {"sent": 3}
 
@@ -190,7 +206,9 @@ def test_webhook_checks_the_secret_token_and_queues_updates(
         with httpx.Client(timeout=5) as client:
             wrong = client.post(f"{base}/telegram/webhook", json=update, headers={SECRET_HEADER: "nope"})
             missing = client.post(f"{base}/telegram/webhook", json=update)
-            right = client.post(f"{base}/telegram/webhook", json=update, headers={SECRET_HEADER: "s3cret-token"})
+            right = client.post(
+                f"{base}/telegram/webhook", json=update, headers={SECRET_HEADER: "s3cret-token"}
+            )
         for _ in range(100):  # the Application works through its queue in the background
             if len(events_of(org, code)) == 2:
                 break
@@ -213,7 +231,9 @@ def test_polling_reads_updates_from_the_bot_api(
         from bot.telegram.app import build_application
         from bot.telegram.handlers import Services
 
-        app = build_application("123456:test-token", app.bot_data["services"], api_base=fake.api_base, read_timeout=2.0)
+        app = build_application(
+            "123456:test-token", app.bot_data["services"], api_base=fake.api_base, read_timeout=2.0
+        )
         assert isinstance(app.bot_data["services"], Services)
         async with app:
             assert app.updater is not None

@@ -28,7 +28,15 @@ def test_callback_data_round_trips_and_fits_telegram_limit() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [None, "", "gs|YX-1|respond|", "xx|YX-20261130-0001|respond|", "gs|YX-20261130-0001|delete|", "gs|YX-20261130-0001|dispatch|a b", "gs|YX-20261130-0001|respond"],
+    [
+        None,
+        "",
+        "gs|YX-1|respond|",
+        "xx|YX-20261130-0001|respond|",
+        "gs|YX-20261130-0001|delete|",
+        "gs|YX-20261130-0001|dispatch|a b",
+        "gs|YX-20261130-0001|respond",
+    ],
 )
 def test_foreign_or_tampered_callback_data_is_refused(data: str | None) -> None:
     with pytest.raises(BadCallbackData):
@@ -41,24 +49,47 @@ def test_find_case_code_in_a_card_text() -> None:
 
 
 def test_worker_card_has_its_four_buttons_and_the_masked_contact() -> None:
-    params = {"case_code": CODE, "category": "环境卫生", "address": "三眼井12号", "description": "垃圾", "resident_contact": "138****5678"}
+    params = {
+        "case_code": CODE,
+        "category": "环境卫生",
+        "address": "三眼井12号",
+        "description": "垃圾",
+        "resident_contact": "138****5678",
+    }
     extras = cards.CardExtras(due_local="11-30 10:30", stage="respond", limit_text="30m")
     text, markup = cards.render("task.new_case", "person", params, extras)
-    assert text.splitlines()[0] == f"【新任务】{CODE}" and "138****5678" in text and "30m 内响应，11-30 10:30 前" in text
+    assert (
+        text.splitlines()[0] == f"【新任务】{CODE}"
+        and "138****5678" in text
+        and "30m 内响应，11-30 10:30 前" in text
+    )
     assert markup is not None
     labels = [button.text for row in markup.inline_keyboard for button in row]
     assert labels == ["响应", "现场处置完成", "需部门处置", "退回/非本网格"]
-    assert all(callbacks.decode(button.callback_data).case_code == CODE for row in markup.inline_keyboard for button in row)
+    assert all(
+        callbacks.decode(button.callback_data).case_code == CODE
+        for row in markup.inline_keyboard
+        for button in row
+    )
 
 
 def test_dispatch_menu_puts_the_suggestion_first() -> None:
     markup = cards.dispatch_menu(CODE, "SWJ", [("CGZF", "城管"), ("SWJ", "水务")])
     first = markup.inline_keyboard[0][0]
-    assert first.text == "✅ 水务" and callbacks.decode(first.callback_data) == ButtonPress(CODE, "dispatch", "SWJ")
+    assert first.text == "✅ 水务" and callbacks.decode(first.callback_data) == ButtonPress(
+        CODE, "dispatch", "SWJ"
+    )
 
 
 def test_reminders_use_the_shared_texts_without_buttons() -> None:
-    params = {"case_code": CODE, "category": "环境卫生", "stage": "respond", "due_local": "11-30 10:30", "description": "垃圾", "address": "x"}
+    params = {
+        "case_code": CODE,
+        "category": "环境卫生",
+        "stage": "respond",
+        "due_local": "11-30 10:30",
+        "description": "垃圾",
+        "address": "x",
+    }
     text, markup = cards.render("task.reminder", "person", params, cards.CardExtras())
     assert text.startswith("【提醒】") and CODE in text and markup is None
 
@@ -71,20 +102,33 @@ def test_unknown_template_raises_key_error() -> None:
 @pytest.mark.parametrize(
     ("parse", "text", "expected"),
     [
-        ({"intent": {"name": "dept_accept", "confidence": 0.93}, "entities": []}, "收到，明天派人去", ReplyAction("sign")),
         (
-            {"intent": {"name": "dept_return", "confidence": 0.88}, "entities": [{"entity": "department", "value": "SWJ"}]},
+            {"intent": {"name": "dept_accept", "confidence": 0.93}, "entities": []},
+            "收到，明天派人去",
+            ReplyAction("sign"),
+        ),
+        (
+            {
+                "intent": {"name": "dept_return", "confidence": 0.88},
+                "entities": [{"entity": "department", "value": "SWJ"}],
+            },
             "这个不归我们管，应该是水务 ",
             ReplyAction("dreturn", reason="这个不归我们管，应该是水务", suggested_department="SWJ"),
         ),
         ({"intent": {"name": "dept_done", "confidence": 0.8}, "entities": []}, "已处理", ReplyAction("done")),
-        ({"intent": {"name": "dept_need_info", "confidence": 0.7}, "entities": []}, "具体哪个门牌？", ReplyAction("need_info")),
+        (
+            {"intent": {"name": "dept_need_info", "confidence": 0.7}, "entities": []},
+            "具体哪个门牌？",
+            ReplyAction("need_info"),
+        ),
         ({"intent": {"name": "dept_accept", "confidence": 0.3}, "entities": []}, "嗯", None),
         ({"intent": {"name": "report_problem", "confidence": 0.99}, "entities": []}, "路灯坏了", None),
         ({}, "", None),
     ],
 )
-def test_department_reply_parse_maps_to_a_card_action(parse: dict[str, Any], text: str, expected: ReplyAction | None) -> None:
+def test_department_reply_parse_maps_to_a_card_action(
+    parse: dict[str, Any], text: str, expected: ReplyAction | None
+) -> None:
     assert reply_action(parse, text) == expected
 
 
@@ -95,12 +139,16 @@ def test_file_base_follows_the_api_base() -> None:
 
 def test_telegram_senders_only_with_an_api(session_factory: Callable[[], Session]) -> None:
     assert telegram_senders({}, session_factory) == {}
-    assert set(telegram_senders({"TELEGRAM_API_BASE": "http://127.0.0.1:1/bot"}, session_factory)) == {"telegram"}
+    assert set(telegram_senders({"TELEGRAM_API_BASE": "http://127.0.0.1:1/bot"}, session_factory)) == {
+        "telegram"
+    }
     assert set(telegram_senders({"TELEGRAM_TOKEN": "1:x"}, session_factory)) == {"telegram"}
 
 
 def message(template: str = "telegram.text", address: str = "1001", **params: Any) -> OutgoingMessage:
-    return OutgoingMessage(1, "telegram", "person", "GW-1", address, template, {"text": "你好", **params}, "k1", 1)
+    return OutgoingMessage(
+        1, "telegram", "person", "GW-1", address, template, {"text": "你好", **params}, "k1", 1
+    )
 
 
 def make_sender(session_factory: Callable[[], Session], request: RecordingRequest) -> TelegramSender:
@@ -124,13 +172,27 @@ def test_sender_sends_text_through_the_bot(session_factory: Callable[[], Session
     [
         ((500, {"ok": False, "error_code": 500, "description": "Internal"}), RetryableSendError),
         ((502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}), RetryableSendError),
-        ((429, {"ok": False, "error_code": 429, "description": "Too Many", "parameters": {"retry_after": 3}}), RetryableSendError),
+        (
+            (
+                429,
+                {"ok": False, "error_code": 429, "description": "Too Many", "parameters": {"retry_after": 3}},
+            ),
+            RetryableSendError,
+        ),
         ("timeout", RetryableSendError),
-        ((400, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}), PermanentSendError),
-        ((403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked"}), PermanentSendError),
+        (
+            (400, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}),
+            PermanentSendError,
+        ),
+        (
+            (403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked"}),
+            PermanentSendError,
+        ),
     ],
 )
-def test_sender_maps_failures_to_retry_or_park(session_factory: Callable[[], Session], outcome: Any, error: type) -> None:
+def test_sender_maps_failures_to_retry_or_park(
+    session_factory: Callable[[], Session], outcome: Any, error: type
+) -> None:
     request = RecordingRequest(script={"sendMessage": [outcome]})
     sender = make_sender(session_factory, request)
     try:
@@ -153,3 +215,14 @@ def test_sender_parks_what_it_cannot_address_or_render(session_factory: Callable
             sender.send(message(text="  "))
     finally:
         sender.close()
+
+
+def test_sender_clears_a_cards_buttons(session_factory: Callable[[], Session]) -> None:
+    request = RecordingRequest()
+    sender = make_sender(session_factory, request)
+    try:
+        sender.clear_buttons(-5001, 42)
+    finally:
+        sender.close()
+    edits = [call.parameters for call in request.calls if call.method == "editMessageReplyMarkup"]
+    assert edits == [{"chat_id": -5001, "message_id": 42}]
