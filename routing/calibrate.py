@@ -128,6 +128,7 @@ def measure(
             ", turned-away examples" if pool is turned_away else ""
         )
     return {
+        "model": f"{oof.get('kind', '?')}, {oof.get('folds', '?')}-fold",
         "category": category,
         "group": choose_threshold(scored_groups, target),
         "group_source": group_source,
@@ -151,7 +152,7 @@ def thresholds_block(result: dict[str, Any], target: float, source: Path, when: 
         f"    date: '{when:%Y-%m-%d %H:%M} UTC'\n"
         f"    by: python -m routing.calibrate --target {target}\n"
         f"    data: {source.relative_to(REPO_ROOT) if source.is_relative_to(REPO_ROOT) else source}"
-        f" (out-of-fold, training data only)\n"
+        f" (out-of-fold, training data only; category model {result.get('model', '?')})\n"
         f"    data_sha256: {fingerprint(source)}\n"
         f"    target_precision: {target}\n"
         f"    category: {{n: {cat.n}, precision: {cat.precision:.4f}, coverage: {cat.coverage:.4f}}}\n"
