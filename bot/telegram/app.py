@@ -47,6 +47,10 @@ def build_application(
     application = builder.build()
     application.bot_data["services"] = services
     add_handlers(application)
+    if application.job_queue is not None:
+        from bot.telegram.digest import DIGEST_AT, digest_job
+
+        application.job_queue.run_daily(digest_job, DIGEST_AT, name="overdue-digest")
     return application
 
 

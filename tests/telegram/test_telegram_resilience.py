@@ -249,3 +249,28 @@ def test_polling_reads_updates_from_the_bot_api(
     run(scenario())
     assert events_of(org, code) == ["report", "respond"]
     assert fake.calls("getUpdates")
+
+
+def test_daily_digest_lists_overdue_cases_for_each_escalation_level_once(
+    org: Callable[[], Session], fake: FakeTelegramAPI, senders: dict[str, Sender], clock: Clock
+) -> None:
+    from bot.telegram.digest import enqueue_overdue_digest
+
+    with org() as session, session.begin():
+        overdue = report_case(session, clock.now)
+    later = clock.now + timedelta(days=2)
+    with org() as session, session.begin():
+        fresh = report_case(session, later)
+        assert enqueue_overdue_digest(session, later) == 3  # community staff, street office, command centre
+    with org() as session, session.begin():
+        assert enqueue_overdue_digest(session, later) == 0  # once a day
+    deliver(org, senders, later)
+    to_community = [call.params["text"] for call in fake.sent() if int(call.params["chat_id"]) == 3001]
+    assert len(to_community) == 1 and overdue in to_community[0] and fresh not in to_community[0]
+    with org() as session:
+        recipients = set(
+            session.execute(
+                select(OutboxMessage.recipient_id).where(OutboxMessage.idempotency_key.like("digest-%"))
+            ).scalars()
+        )
+    assert recipients == {"CM-440104001007-1", "JDB-440104001", "DZZX"}
