@@ -89,6 +89,30 @@ def department_keyboard(code: str) -> InlineKeyboardMarkup:
     )
 
 
+def keyboard_for_state(code: str, state: str, *, group: bool) -> InlineKeyboardMarkup | None:
+    """The buttons a card keeps once the case is in `state` (None: nothing left to press in this chat)."""
+    if group:
+        if state == "dispatched":
+            return department_keyboard(code)
+        if state == "signed":
+            return InlineKeyboardMarkup(
+                [[_button("dreturn_menu", code, "dreturn_menu"), _button("done", code, "done")]]
+            )
+        return None
+    if state == "reported":
+        return worker_keyboard(code)
+    if state == "responded":
+        return InlineKeyboardMarkup(
+            [
+                [_button("onsite", code, "onsite"), _button("dispatch_menu", code, "dispatch_menu")],
+                [_button("wreturn_menu", code, "wreturn_menu")],
+            ]
+        )
+    if state in ("returned", "reopened"):
+        return returned_keyboard(code)
+    return None
+
+
 def dispatch_menu(
     code: str, suggested: str | None, choices: Sequence[tuple[str, str]]
 ) -> InlineKeyboardMarkup:

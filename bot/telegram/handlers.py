@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import Message, Update
 from telegram.ext import ContextTypes
 
 from bot import telegram_store as store
@@ -124,7 +124,9 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await context.bot.send_message(chat_id, cards.reply(value) + f"\n（{press.case_code}）")
     else:
         await query.answer(f"已记录：{press.case_code} → {value.state}")
-        await query.edit_message_reply_markup(reply_markup=None)
+        await query.edit_message_reply_markup(
+            reply_markup=cards.keyboard_for_state(press.case_code, value.state, group=chat_id < 0)
+        )
 
 
 def _button_effect(
@@ -141,12 +143,7 @@ def _button_effect(
         reasons = cards.texts()["worker_reasons" if action == "wreturn" else "department_reasons"]
         return "menu", (cards.reply(f"{action}_pick"), cards.reasons_menu(code, action, reasons))
     if press.action == "back":
-        markup: InlineKeyboardMarkup = (
-            cards.department_keyboard(code)
-            if chat_id < 0
-            else (cards.returned_keyboard(code) if case.state == "returned" else cards.worker_keyboard(code))
-        )
-        return "menu", ("", markup)
+        return "menu", ("", cards.keyboard_for_state(code, case.state, group=chat_id < 0))
     if press.action in store.PHOTO_ACTIONS:
         store.check_allowed(case, press.action)
         return "photo", ("onsite_needs_photo" if press.action == "onsite" else "done_needs_photo")

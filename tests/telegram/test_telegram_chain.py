@@ -65,6 +65,8 @@ def test_worker_and_departments_take_a_case_from_report_to_handled(
         async with app:
             clock.advance(minutes=5)
             await feed(app, updates.press(WORKER_CHAT, WORKER_CHAT, worker_buttons["响应"], card["text"]))
+            after_respond = buttons(fake.calls("editMessageReplyMarkup")[-1].params)
+            assert set(after_respond) == {"现场处置完成", "需部门处置", "退回/非本网格"}  # 响应 is done
             await feed(
                 app, updates.press(WORKER_CHAT, WORKER_CHAT, worker_buttons["需部门处置"], card["text"])
             )
@@ -80,6 +82,7 @@ def test_worker_and_departments_take_a_case_from_report_to_handled(
             assert set(dept) == {"签收", "退回", "办结"}
             clock.advance(minutes=10)
             await feed(app, updates.press(CGZF_STAFF, CGZF_GROUP, dept["签收"], group_card["text"]))
+            assert set(buttons(fake.calls("editMessageReplyMarkup")[-1].params)) == {"退回", "办结"}
             await feed(app, updates.press(CGZF_STAFF, CGZF_GROUP, dept["退回"], group_card["text"]))
             reasons = buttons(fake.calls("editMessageReplyMarkup")[-1].params)
             clock.advance(minutes=1)
