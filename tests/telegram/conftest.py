@@ -25,6 +25,7 @@ from storage.cases import open_case
 from storage.models import ChatBinding, Community, Department, Grid, Person, Resident, Street
 from storage.outbox import LocalConsoleSender, Sender, deliver_due
 from tests.fakes.telegram_api import FakeTelegramAPI, running_fake_telegram
+from tests.fakes.wechat_api import FakeWeChatAPI, running_fake_wechat
 
 T = TypeVar("T")
 TOKEN = "123456:test-token"
@@ -142,6 +143,13 @@ def org(session_factory: Callable[[], Session]) -> Callable[[], Session]:
 @pytest.fixture()
 def fake() -> Iterator[FakeTelegramAPI]:
     with running_fake_telegram(hang_seconds=3.0) as server:
+        yield server
+
+
+@pytest.fixture()
+def fake_wechat() -> Iterator[FakeWeChatAPI]:
+    """The fake WeChat API, so the resident's pushes of a chain go out as they would in production."""
+    with running_fake_wechat() as server:
         yield server
 
 

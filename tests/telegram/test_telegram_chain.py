@@ -11,10 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.senders.telegram import TelegramSender
+from bot.worker import channel_senders
 from storage.cases import case_events, get_case_by_code
+from storage.dedupe import first_seen
 from storage.models import CaseMedia, OutboxMessage
 from storage.outbox import Sender
 from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.fakes.wechat_api import FakeWeChatAPI
 from tests.telegram.conftest import (
     CGZF_GROUP,
     CGZF_STAFF,
@@ -45,12 +48,20 @@ def last_to(fake: FakeTelegramAPI, chat_id: int) -> dict[str, Any]:
 def test_worker_and_departments_take_a_case_from_report_to_handled(
     org: Callable[[], Session],
     fake: FakeTelegramAPI,
-    senders: dict[str, Sender],
+    sender: TelegramSender,
     clock: Clock,
     updates: Updates,
     tmp_path: Path,
+    fake_wechat: FakeWeChatAPI,
 ) -> None:
+    senders: dict[str, Sender] = {
+        **channel_senders({"WECHAT_API_BASE": fake_wechat.base_url}, org),
+        "telegram": sender,
+    }
     with org() as session, session.begin():
+        first_seen(
+            session, "wechat", "o-resident-1:m:1", clock.now
+        )  # the resident's report opens the 48 h window
         code = report_case(session, clock.now)
     deliver(org, senders, clock.now)
     card = last_to(fake, WORKER_CHAT)
@@ -107,6 +118,10 @@ def test_worker_and_departments_take_a_case_from_report_to_handled(
             await feed(app, updates.message(SWJ_STAFF, SWJ_GROUP, photo_id="after-1"))
 
     run(scenario())
+    deliver(org, senders, clock.now)
+    pushes = [body["text"]["content"] for body in fake_wechat.sent("message/custom/send")]
+    assert all(code in text for text in pushes) and len(pushes) == 8  # one per stage, on WeChat
+    assert "为本次服务打分" in pushes[-1]  # the rating prompt once handled
     with org() as session:
         case = get_case_by_code(session, code)
         assert case is not None
