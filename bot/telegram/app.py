@@ -73,13 +73,18 @@ def add_handlers(application: Application) -> None:
 
 
 def _parser_from_models() -> handlers.Parser | None:
-    from bot.nlu.training import ensure_model
-    from bot.telegram.understanding import rasa_parser
+    from bot.telegram.understanding import rasa_parser, trained_model_path
 
+    path = trained_model_path()
+    if path is None:
+        logger.warning("no trained NLU model (run `gridsec train`); department replies work by buttons only")
+        return None
     try:
-        return rasa_parser(ensure_model())
+        return rasa_parser(path)
     except Exception:  # the bot still works by buttons without the model
-        logger.exception("NLU model unavailable; department free-text replies will not be understood")
+        logger.exception(
+            "NLU model %s failed to load; department free-text replies will not be understood", path
+        )
         return None
 
 

@@ -57,6 +57,18 @@ def reply_action(parse: Mapping[str, Any], text: str) -> ReplyAction | None:
     return ReplyAction(action=action, reason=text.strip(), suggested_department=suggestion)
 
 
+def trained_model_path(models_dir: Path | None = None) -> Path | None:
+    """The model for the current NLU data if trained, else the newest trained one, else None (never trains)."""
+    from bot.nlu.training import MODELS_DIR, data_fingerprint, model_path_for
+
+    directory = models_dir or MODELS_DIR
+    current = model_path_for(data_fingerprint(), directory)
+    if current.exists():
+        return current
+    trained = sorted(directory.glob("gridsec-*.tar.gz"), key=lambda path: path.stat().st_mtime)
+    return trained[-1] if trained else None
+
+
 def rasa_parser(model_path: Path) -> Parser:
     """A parser backed by the trained Rasa model (loaded now; call once at start-up, not per message)."""
     from rasa.core.agent import Agent

@@ -28,21 +28,18 @@ from tests.telegram.conftest import (
 )
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
 def dept_parser() -> Parser:
-    """The model for the current data if trained, else the newest trained one (never trains here)."""
+    """The trained model the bot would load (bot.telegram.understanding.trained_model_path; never trains)."""
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
-    from bot.nlu.training import data_fingerprint, model_path_for
-    from bot.telegram.understanding import rasa_parser
+    from bot.telegram.understanding import rasa_parser, trained_model_path
 
-    current = model_path_for(data_fingerprint())
-    trained = sorted((REPO / "models").glob("gridsec-*.tar.gz"), key=lambda path: path.stat().st_mtime)
-    if not current.exists() and not trained:
+    path = trained_model_path()
+    if path is None:
         pytest.fail("no trained model: run `gridsec train` first")
-    return rasa_parser(current if current.exists() else trained[-1])
+    return rasa_parser(path)
 
 
 def dispatched_case(session_factory: Callable[[], Session], clock: Clock) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -226,3 +227,16 @@ def test_sender_clears_a_cards_buttons(session_factory: Callable[[], Session]) -
         sender.close()
     edits = [call.parameters for call in request.calls if call.method == "editMessageReplyMarkup"]
     assert edits == [{"chat_id": -5001, "message_id": 42}]
+
+
+def test_trained_model_path_prefers_the_newest_and_never_trains(tmp_path: Path) -> None:
+    import os
+
+    from bot.telegram.understanding import trained_model_path
+
+    assert trained_model_path(tmp_path) is None
+    old, new = tmp_path / "gridsec-aaaa.tar.gz", tmp_path / "gridsec-bbbb.tar.gz"
+    old.write_bytes(b"x")
+    new.write_bytes(b"y")
+    os.utime(old, (1, 1))
+    assert trained_model_path(tmp_path) == new
