@@ -1,11 +1,13 @@
 """Webhook mode on Sanic (PTB's own webhook server needs tornado, which is not installed here).
 
-Order: check the `X-Telegram-Bot-Api-Secret-Token` header (403 on mismatch) → parse → hand the update to
-the Application's queue → 200 at once; the Application works through the queue in the background.
+Order: check the `X-Telegram-Bot-Api-Secret-Token` header (403 on mismatch) → parse → drop a repeated
+`update_id` (Telegram redelivers when an answer is lost) → hand the update to the Application's queue → 200
+at once; the Application works through the queue in the background.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 
@@ -13,6 +15,8 @@ from sanic import Sanic, response
 from sanic.request import Request
 from telegram import Update
 from telegram.ext import Application
+
+from storage.dedupe import first_seen
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +55,19 @@ def create_webhook_app(
         except Exception:
             logger.exception("unparseable webhook body")
             return response.json({"ok": False}, status=400)
+        if not await asyncio.to_thread(_first_delivery, application, update.update_id):
+            logger.info("dropped repeated telegram update %s", update.update_id)
+            return response.json({"ok": True})
         await application.update_queue.put(update)
         return response.json({"ok": True})
 
     return app
+
+
+def _first_delivery(application: Application, update_id: int) -> bool:
+    svc = application.bot_data["services"]
+    with svc.session_factory() as session, session.begin():
+        return first_seen(session, "telegram", f"update:{update_id}", svc.clock())
 
 
 def run_webhook(application: Application, webhook_url: str, secret_token: str, port: int) -> None:

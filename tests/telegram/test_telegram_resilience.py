@@ -206,14 +206,22 @@ def test_webhook_checks_the_secret_token_and_queues_updates(
         with httpx.Client(timeout=5) as client:
             wrong = client.post(f"{base}/telegram/webhook", json=update, headers={SECRET_HEADER: "nope"})
             missing = client.post(f"{base}/telegram/webhook", json=update)
-            right = client.post(
-                f"{base}/telegram/webhook", json=update, headers={SECRET_HEADER: "s3cret-token"}
+            secret = {SECRET_HEADER: "s3cret-token"}
+            right = client.post(f"{base}/telegram/webhook", json=update, headers=secret)
+            repeat = client.post(f"{base}/telegram/webhook", json=update, headers=secret)
+            # Updates are handled in order: once the reply to this later command is out, the repeat is settled.
+            client.post(
+                f"{base}/telegram/webhook", json=updates.command(WORKER_CHAT, "/duty"), headers=secret
             )
         for _ in range(100):  # the Application works through its queue in the background
-            if len(events_of(org, code)) == 2:
+            if fake.calls("sendMessage"):
                 break
             asyncio.run(asyncio.sleep(0.05))
-    assert (wrong.status_code, missing.status_code, right.status_code) == (403, 403, 200)
+    statuses = (wrong.status_code, missing.status_code, right.status_code, repeat.status_code)
+    assert statuses == (403, 403, 200, 200)
+    assert (
+        len(fake.calls("answerCallbackQuery")) == 1
+    )  # the redelivered update was dropped, not handled twice
     assert events_of(org, code) == ["report", "respond"]
     assert fake.state.webhook_url == "https://example.test/telegram/webhook"
     assert fake.calls("setWebhook")[0].params["secret_token"] == "s3cret-token"
