@@ -78,3 +78,12 @@ def at_grid(grid: str = HONGQIAO_GRID) -> ResolvedLocation:
 
 DAY = datetime(2026, 11, 30, 10, 0, tzinfo=SHANGHAI)  # a Monday, 10:00 local
 NIGHT = datetime(2026, 11, 30, 23, 30, tzinfo=SHANGHAI)
+
+
+def model_override():  # noqa: ANN201
+    """A model archive to test against instead of `ensure_model()` (GRIDSEC_MODEL), e.g. while data changes."""
+    import os
+    from pathlib import Path
+
+    value = os.environ.get("GRIDSEC_MODEL")
+    return Path(value) if value else None

@@ -63,8 +63,9 @@ def input_lines() -> list[str]:
 @pytest.mark.slow
 def test_resident_cases_end_to_end_through_the_route_path() -> None:
     from routing.route_cli import load_agent
+    from tests.routing.conftest import model_override
 
-    outputs = route_lines(load_agent(None), input_lines(), datetime.now(SHANGHAI))
+    outputs = route_lines(load_agent(model_override()), input_lines(), datetime.now(SHANGHAI))
     figures = score(CASES, outputs)
     assert figures["department_accuracy"] >= DEPARTMENT_FLOOR, figures["misses"]
     assert figures["auto_dispatch_rate"] >= AUTO_DISPATCH_FLOOR, figures["misses"]

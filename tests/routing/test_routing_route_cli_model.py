@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.routing.conftest import model_override
+
 REPO = Path(__file__).resolve().parents[2]
 
 LINES = [
@@ -28,7 +30,13 @@ LINES = [
 @pytest.mark.slow
 def test_gridsec_route_one_line_per_input_in_order_with_errors() -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "route"],
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "route",
+            *(["--model", str(model_override())] if model_override() else []),
+        ],
         input="\n".join(LINES) + "\n",
         capture_output=True,
         text=True,
@@ -55,7 +63,7 @@ def test_batch_parse_equals_agent_parse_message() -> None:
     from routing.evaluation import load_cases
     from routing.route_cli import load_agent, parse_texts
 
-    agent = load_agent(None)
+    agent = load_agent(model_override())
     texts = [case["text"] for case in load_cases()[1][::6]]
     loop = asyncio.new_event_loop()
     try:
