@@ -36,6 +36,7 @@ OTHER_WORKER = 1009  # a grid worker of another grid
 CGZF_STAFF, SWJ_STAFF, HWZX_STAFF = 2001, 2002, 2003
 CGZF_GROUP, SWJ_GROUP, HWZX_GROUP = -5001, -5002, -5003
 STRANGER = 9999
+COMMAND_CENTRE = 4001
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -90,6 +91,7 @@ def seed_org(session: Session) -> None:
         ("DEP-SWJ-1", "department", {"department_key": "SWJ"}, SWJ_STAFF),
         ("DEP-HWZX-1", "department", {"department_key": "HWZX"}, HWZX_STAFF),
         ("CM-440104001007-1", "community", {"community_code": "440104001007"}, 3001),
+        ("DZZX-1", "command_centre", {"department_key": "DZZX"}, COMMAND_CENTRE),
     ]
     for person_id, role, units, chat in people:
         session.add(

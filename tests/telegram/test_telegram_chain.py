@@ -238,3 +238,61 @@ def test_worker_settles_on_site_with_the_next_photo_they_send(
         ]
     assert len(fake.calls("getFile")) == 1
     assert "已记录为处置完毕" in fake.calls("sendMessage")[-1].params["text"]
+
+
+def test_command_centre_dispatches_a_triaged_case(
+    org: Callable[[], Session], fake: FakeTelegramAPI, clock: Clock, updates: Updates, tmp_path: Path
+) -> None:
+    from bot.telegram.callbacks import ButtonPress, encode
+    from storage.cases import apply_event
+    from tests.telegram.conftest import COMMAND_CENTRE
+
+    with org() as session, session.begin():
+        code = report_case(session, clock.now)
+        case = get_case_by_code(session, code)
+        assert case is not None
+        apply_event(session, case, "respond", actor="t", now=clock.now)
+        apply_event(session, case, "triage", actor="t", now=clock.now, payload={"reason": "非本网格"})
+
+    async def scenario() -> None:
+        async with make_app(org, fake, clock, tmp_path) as app:
+            press = encode(ButtonPress(code, "dispatch", "HWZX"))
+            await feed(app, updates.press(WORKER_CHAT + 1, WORKER_CHAT + 1, press))  # unbound user: refused
+            await feed(app, updates.press(COMMAND_CENTRE, COMMAND_CENTRE, press))
+
+    run(scenario())
+    with org() as session:
+        case = get_case_by_code(session, code)
+        assert case is not None and case.department_key == "HWZX"
+        last = case_events(session, case.id)[-1]
+        assert (last.event, last.actor, last.to_state) == ("dispatch", "telegram:DZZX-1", "dispatched")
+
+
+def test_department_photo_reply_to_the_card_signs_and_closes_out(
+    org: Callable[[], Session], fake: FakeTelegramAPI, clock: Clock, updates: Updates, tmp_path: Path
+) -> None:
+    from storage.cases import apply_event
+
+    with org() as session, session.begin():
+        code = report_case(session, clock.now)
+        case = get_case_by_code(session, code)
+        assert case is not None
+        apply_event(session, case, "respond", actor="t", now=clock.now)
+        apply_event(session, case, "dispatch", actor="t", now=clock.now, payload={"department_key": "CGZF"})
+    fake.add_file("fixed-1", b"\xff\xd8fixed")
+
+    async def scenario() -> None:
+        async with make_app(org, fake, clock, tmp_path) as app:
+            card = f"【派单】{code}\n类别：环境卫生"
+            await feed(app, updates.message(CGZF_STAFF, CGZF_GROUP, photo_id="fixed-1", reply_to_text=card))
+
+    run(scenario())
+    with org() as session:
+        case = get_case_by_code(session, code)
+        assert case is not None
+        events = case_events(session, case.id)
+        assert [(record.event, record.actor) for record in events[-2:]] == [
+            ("sign", "telegram:DEP-CGZF-1"),
+            ("handle", "telegram:DEP-CGZF-1"),
+        ]
+        assert events[-1].payload["after_photo"].endswith("fixed-1-u.jpg")

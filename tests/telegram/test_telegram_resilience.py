@@ -281,4 +281,4 @@ def test_daily_digest_lists_overdue_cases_for_each_escalation_level_once(
                 select(OutboxMessage.recipient_id).where(OutboxMessage.idempotency_key.like("digest-%"))
             ).scalars()
         )
-    assert recipients == {"CM-440104001007-1", "JDB-440104001", "DZZX"}
+    assert recipients == {"CM-440104001007-1", "JDB-440104001", "DZZX-1"}
