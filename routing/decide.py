@@ -263,6 +263,59 @@ def _non_report(
     )
 
 
+def _route(
+    understanding: Understanding, location: ResolvedLocation, rules: Rules, night: bool, worker: OnDuty | None
+) -> tuple[_Route, str]:
+    """The owner and the match level: by category when confident, else the fallbacks (F1, F2)."""
+    routed = None
+    if (
+        understanding.category in rules.categories
+        and understanding.category_confidence >= rules.category_threshold
+    ):
+        routed = _route_by_category(understanding, location, rules, night, worker)
+    route, level = routed if routed is not None else (_route_by_fallback(understanding, rules), "")
+    if route.department == rules.triage_department:
+        return route, "NONE"
+    if not level:
+        resolved = route.department not in STREET_SCOPED or location.street is not None
+        level = "FULL" if worker is not None and resolved else "PARTIAL"
+    return route, level
+
+
+def _explanation(
+    route: _Route,
+    location: ResolvedLocation,
+    worker: OnDuty | None,
+    rules: Rules,
+    advice: str | None,
+    needs_line: str | None,
+) -> list[str]:
+    """The reasons, in the order a person checks them: category and rule, place, worker, limits, asks."""
+    lines = list(route.explanation)
+    if route.department in STREET_SCOPED:
+        lines.append(
+            f"department {route.department} of {location.street} street"
+            if location.street
+            else f"department {route.department} is street-scoped: the street is not known yet"
+        )
+    lines.extend(_location_lines(location))
+    lines.append(
+        f"worker on duty: {worker.worker} ({worker.shift} shift)"
+        if worker
+        else "worker on duty: none found for this place and time (the department gets the case)"
+    )
+    if route.grid_first:
+        lines.append("grid_first: the grid worker settles it on site first")
+    lines.append(rules.urgency_lines[route.urgency])
+    if advice:
+        lines.append(f"emergency: tell the resident to call {advice}")
+    if needs_line:
+        lines.append(needs_line)
+    if route.department == rules.triage_department:
+        lines.append("auto_dispatch false: the command centre decides the owner")
+    return lines
+
+
 def decide(
     understanding: Understanding, location: ResolvedLocation, now: datetime, *, rules: Rules | None = None
 ) -> Decision:
@@ -285,47 +338,15 @@ def decide(
     if kind != "report":
         return _non_report(understanding, location, kind, intent_line)
     clock = local_time(now, rules.timezone)
-    night = is_night(clock, rules)
     worker = on_duty(rules.roster, location.grid, location.community, clock)
-    routed = None
-    if (
-        understanding.category in rules.categories
-        and understanding.category_confidence >= rules.category_threshold
-    ):
-        routed = _route_by_category(understanding, location, rules, night, worker)
-    route, level = routed if routed is not None else (_route_by_fallback(understanding, rules), "")
-    auto_dispatch = route.department != rules.triage_department
-    if not auto_dispatch:
-        level = "NONE"
-    elif not level:
-        resolved = route.department not in STREET_SCOPED or location.street is not None
-        level = "FULL" if worker is not None and resolved else "PARTIAL"
-    lines = [intent_line, *route.explanation] if intent_line else list(route.explanation)
-    if route.department in STREET_SCOPED:
-        lines.append(
-            f"department {route.department} of {location.street} street"
-            if location.street
-            else f"department {route.department} is street-scoped: the street is not known yet"
-        )
-    lines.extend(_location_lines(location))
-    lines.append(
-        f"worker on duty: {worker.worker} ({worker.shift} shift)"
-        if worker
-        else "worker on duty: none found for this place and time (the department gets the case)"
-    )
+    route, level = _route(understanding, location, rules, is_night(clock, rules), worker)
+    auto_dispatch = level != "NONE"
     category = rules.categories.get(route.category or "")
-    if route.grid_first:
-        lines.append("grid_first: the grid worker settles it on site first")
-    limits = rules.sla[route.urgency]
-    lines.append(rules.urgency_lines[route.urgency])
     advice = category.emergency if category is not None else None
-    if advice:
-        lines.append(f"emergency: tell the resident to call {advice}")
     needs, needs_line = _needs(route, location)
-    if needs_line:
-        lines.append(needs_line)
-    if not auto_dispatch:
-        lines.append("auto_dispatch false: the command centre decides the owner")
+    limits = rules.sla[route.urgency]
+    lines = [intent_line] if intent_line else []
+    lines += _explanation(route, location, worker, rules, advice, needs_line)
     lines.append(f"match {level}")
     return _new_decision(
         kind=kind,
