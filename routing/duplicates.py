@@ -31,6 +31,9 @@ class ReportLike(Protocol):
     @property
     def point(self) -> GeoPoint | None: ...
 
+    @property
+    def grid(self) -> str | None: ...
+
 
 def distance_m(a: GeoPoint, b: GeoPoint) -> float:
     """Great-circle (haversine) distance in metres."""
@@ -60,25 +63,30 @@ def find_duplicate(
 
     Returns:
         The nearest open case of the same category inside the radius and window; None when there is
-        none, or when the report has no category or no point (without a point nearness is unknown).
+        none or the report has no category. Where either side has no point, the distance is unknown:
+        the case still counts when both lie in the same grid (ranked after every measured match).
     """
-    if not report.category or report.point is None:
+    if not report.category or (report.point is None and report.grid is None):
         return None
     window = rules.duplicate_window(report.category)
     limit = timedelta(hours=window.window_h)
     best: tuple[float, float, OpenCaseSummary] | None = None
     for case in open_cases:
-        if case.category != report.category or case.point is None:
+        if case.category != report.category:
             continue
         age = max(_age(now, case.opened_at), timedelta(0))  # a case stamped a moment "later" is still open
         if age > limit:
             continue
-        distance = distance_m(report.point, case.point)
-        if distance > window.radius_m:
+        if report.point is not None and case.point is not None:
+            distance = distance_m(report.point, case.point)
+            if distance > window.radius_m:
+                continue
+        elif report.grid is not None and case.grid == report.grid:
+            distance = math.inf
+        else:
             continue
-        key = (distance, age.total_seconds(), case)
-        if best is None or key[:2] < best[:2]:
-            best = key
+        if best is None or (distance, age.total_seconds()) < best[:2]:
+            best = (distance, age.total_seconds(), case)
     if best is not None:
         logger.debug("duplicate of %s at %.0f m", best[2].case_code, best[0])
     return best[2] if best is not None else None

@@ -61,11 +61,21 @@ def test_nearest_of_several_matches_wins(rules) -> None:  # noqa: ANN001
     assert find_duplicate(new_report(rules), [far, near], rules, DAY).case_code == "NEAR"
 
 
-def test_report_without_point_is_never_a_duplicate(rules) -> None:  # noqa: ANN001
-    assert (
-        find_duplicate(new_report(rules, point=None), [open_case("A", "MANHOLE", HERE, 1)], rules, DAY)
-        is None
-    )
+def test_without_points_the_same_grid_counts(rules) -> None:  # noqa: ANN001
+    from tests.routing.conftest import BEIJING_GRID, HONGQIAO_GRID
+
+    same = OpenCaseSummary("SAME", "MANHOLE", DAY - timedelta(hours=1), None, grid=HONGQIAO_GRID)
+    other = OpenCaseSummary("OTHER", "MANHOLE", DAY - timedelta(hours=1), None, grid=BEIJING_GRID)
+    assert find_duplicate(new_report(rules, point=None), [other, same], rules, DAY) == same
+    assert find_duplicate(new_report(rules, point=None), [other], rules, DAY) is None
+
+
+def test_a_measured_match_ranks_before_a_same_grid_match(rules) -> None:  # noqa: ANN001
+    from tests.routing.conftest import HONGQIAO_GRID
+
+    grid_only = OpenCaseSummary("GRID", "MANHOLE", DAY - timedelta(hours=1), None, grid=HONGQIAO_GRID)
+    measured = open_case("NEAR", "MANHOLE", north(30), 2)
+    assert find_duplicate(new_report(rules), [grid_only, measured], rules, DAY).case_code == "NEAR"
 
 
 def test_naive_utc_storage_times_compare_with_aware_now(rules) -> None:  # noqa: ANN001
