@@ -339,3 +339,11 @@ def test_department_reply_with_no_resident_intent_ranked_is_other(rules) -> None
     )
     decision = decide(understanding, at_grid(), DAY, rules=rules)
     assert (decision.kind, decision.department, decision.auto_dispatch) == ("other", None, False)
+
+
+def test_decide_reads_time_only_from_its_argument(rules) -> None:  # noqa: ANN001
+    from freezegun import freeze_time
+
+    with freeze_time("2026-11-30 19:30:00"):  # 03:30 in Guangzhou: the night shift, were the clock read
+        decision = decide(report("井盖破了", "MANHOLE"), at_grid(), DAY, rules=rules)
+    assert decision.worker == f"GW-{HONGQIAO_GRID}"
