@@ -3,8 +3,10 @@
 Renders task cards (bot/telegram/cards.py) with their buttons and sends them through a PTB `Bot`:
 sendMessage, or sendPhoto when the case has a resident photo. Network trouble, timeouts, 5xx and
 RetryAfter raise `RetryableSendError` (the outbox retries later); 400/403/401 raise `PermanentSendError`
-(the message is parked, never dropped). The outbox worker is synchronous, so the async Bot runs on one
-event loop in a background thread, built on first use (no network in the constructor).
+(the message is parked, never dropped). After a retryable failure the sender stops calling Telegram for
+`cooldown_s` (or RetryAfter's delay) and fails the rest of the batch fast, so an outage that hangs requests
+does not hold the worker for a timeout per queued message. The outbox worker is synchronous, so the async
+Bot runs on one event loop in a background thread, built on first use (no network in the constructor).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,6 +70,11 @@ def classify(error: TelegramError) -> RetryableSendError | PermanentSendError:
     return PermanentSendError(detail)
 
 
+def _seconds(value: object) -> float:
+    """RetryAfter.retry_after is an int or a timedelta depending on PTB settings."""
+    return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)  # type: ignore[arg-type]
+
+
 class TelegramSender:
     """Deliver outbox messages to Telegram chats (grid workers' private chats, department groups)."""
 
@@ -78,6 +86,8 @@ class TelegramSender:
         api_base: str | None = None,
         request: BaseRequest | None = None,
         timeout_s: float = 10.0,
+        cooldown_s: float = 15.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._session_factory = session_factory
         self._token = token
@@ -87,6 +97,9 @@ class TelegramSender:
         self._bot: Bot | None = None
         self._runner: _LoopThread | None = None
         self._lock = threading.Lock()
+        self._cooldown_s = cooldown_s
+        self._monotonic = monotonic
+        self._down_until = 0.0
 
     def _make_bot(self) -> Bot:
         request = self._request or HTTPXRequest(
@@ -121,6 +134,8 @@ class TelegramSender:
         except ValueError as error:
             raise PermanentSendError(f"not a Telegram chat id: {message.address!r}") from error
         with self._lock:  # one message at a time through the one loop
+            if self._monotonic() < self._down_until:
+                raise RetryableSendError("Telegram unavailable a moment ago; not calling it again yet")
             if self._runner is None:
                 self._runner = _LoopThread()
             try:
@@ -128,8 +143,13 @@ class TelegramSender:
                     self._deliver(chat_id, text, markup, extras.photo), timeout=self._timeout_s * 3 + 5
                 )
             except TelegramError as error:
-                raise classify(error) from error
+                failure = classify(error)
+                if failure.retryable:
+                    pause = error.retry_after if isinstance(error, RetryAfter) else self._cooldown_s
+                    self._down_until = self._monotonic() + _seconds(pause)
+                raise failure from error
             except TimeoutError as error:  # the bounded wait above, if the HTTP timeouts did not fire
+                self._down_until = self._monotonic() + self._cooldown_s
                 raise RetryableSendError("Telegram send timed out") from error
 
     async def _deliver(

@@ -51,6 +51,7 @@ class FakeTelegramState:
     """What the fake knows and has seen; handler threads share it under `lock`."""
 
     calls: list[Call] = field(default_factory=list)
+    received: list[str] = field(default_factory=list)  # every request's method, answered or not
     updates: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # file_id -> (file_path, bytes)
     faults: dict[str, list[_Fault]] = field(default_factory=dict)
@@ -130,6 +131,8 @@ class _Handler(BaseHTTPRequestHandler):
         params, files = _form(
             self.headers.get("Content-Type") or "", self.rfile.read(length) if length else b""
         )
+        with state.lock:
+            state.received.append(method)
         fault = self.server.take_fault(method)
         if fault is not None and fault.status is None:
             state.stopping.wait(state.hang_seconds)  # hold the request: the client times out
@@ -263,6 +266,11 @@ class FakeTelegramAPI:
     def calls(self, method: str | None = None) -> list[Call]:
         with self.state.lock:
             return [call for call in self.state.calls if method is None or call.method == method]
+
+    def received(self, method: str) -> int:
+        """How many requests for `method` arrived, including failed and hung ones."""
+        with self.state.lock:
+            return self.state.received.count(method)
 
     def sent(self) -> list[Call]:
         """Messages that reached the fake (sendMessage and sendPhoto)."""

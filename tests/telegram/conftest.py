@@ -162,7 +162,8 @@ def clock() -> Clock:
 
 @pytest.fixture()
 def sender(org: Callable[[], Session], fake: FakeTelegramAPI) -> Iterator[TelegramSender]:
-    telegram = TelegramSender(org, token=TOKEN, api_base=fake.api_base, timeout_s=0.5)
+    # No cool-off here: these tests follow each failure one by one (see the cool-off test in test_telegram_resilience).
+    telegram = TelegramSender(org, token=TOKEN, api_base=fake.api_base, timeout_s=0.5, cooldown_s=0.0)
     yield telegram
     telegram.close()
 

@@ -282,3 +282,33 @@ def test_daily_digest_lists_overdue_cases_for_each_escalation_level_once(
             ).scalars()
         )
     assert recipients == {"CM-440104001007-1", "JDB-440104001", "DZZX-1"}
+
+
+def test_after_a_hang_the_sender_fails_the_batch_fast_then_recovers(
+    org: Callable[[], Session], fake: FakeTelegramAPI, clock: Clock
+) -> None:
+    from bot.senders.telegram import TelegramSender
+    from tests.telegram.conftest import TOKEN
+
+    ticks = [100.0]
+    sender = TelegramSender(
+        org, token=TOKEN, api_base=fake.api_base, timeout_s=0.5, cooldown_s=30.0, monotonic=lambda: ticks[0]
+    )
+    senders: dict[str, Sender] = {"telegram": sender, "*": sender}
+    try:
+        with org() as session, session.begin():
+            for n in range(5):
+                report_case(session, clock.now, description=f"第{n}处")
+        fake.hang("sendMessage", times=1)
+        deliver(org, senders, clock.now)
+        assert fake.received("sendMessage") == 1  # one timed-out call; the other four failed fast
+        ticks[0] += 31  # the cool-off is over
+        report = deliver(org, senders, clock.now + timedelta(minutes=1))
+        assert fake.received("sendMessage") == 6 and len(fake.sent()) == 5
+    finally:
+        sender.close()
+    with org() as session:
+        pending = session.execute(
+            select(func.count()).where(OutboxMessage.channel == "telegram", OutboxMessage.status != "sent")
+        ).scalar_one()
+    assert pending == 0 and len(report.sent) >= 5

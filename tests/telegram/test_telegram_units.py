@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,34 @@ def message(template: str = "telegram.text", address: str = "1001", **params: An
 
 
 def make_sender(session_factory: Callable[[], Session], request: RecordingRequest) -> TelegramSender:
-    return TelegramSender(session_factory, token="1:x", request=request, timeout_s=1.0)
+    # A clock that jumps 1,000 s per reading: every cool-off has passed by the next message.
+    ticks = itertools.count(0.0, 1000.0)
+    return TelegramSender(
+        session_factory, token="1:x", request=request, timeout_s=1.0, monotonic=lambda: next(ticks)
+    )
+
+
+def test_retry_after_pauses_the_sender_for_telegrams_delay(session_factory: Callable[[], Session]) -> None:
+    now = [0.0]
+    flood = (
+        429,
+        {"ok": False, "error_code": 429, "description": "Too Many", "parameters": {"retry_after": 20}},
+    )
+    request = RecordingRequest(script={"sendMessage": [flood]})
+    sender = TelegramSender(
+        session_factory, token="1:x", request=request, timeout_s=1.0, monotonic=lambda: now[0]
+    )
+    try:
+        with pytest.raises(RetryableSendError):
+            sender.send(message())
+        now[0] = 19.0
+        with pytest.raises(RetryableSendError, match="not calling"):
+            sender.send(message())
+        now[0] = 21.0
+        sender.send(message())
+    finally:
+        sender.close()
+    assert len(request.sent()) == 1
 
 
 def test_sender_sends_text_through_the_bot(session_factory: Callable[[], Session]) -> None:
