@@ -1,8 +1,8 @@
 """Train the Rasa model only when its inputs change: the model is cached by a data fingerprint.
 
 The fingerprint hashes config.yml, domain.yml, everything under nlu_data/, the sources and data files
-of bot/nlu/ and routing/ (the place lexicon and category groups come from there), and the citizen
-message file the group classifier trains on. The model lives at models/gridsec-<fingerprint>.tar.gz;
+of bot/nlu/, the routing files that training reads (place lexicon, category groups) and the citizen
+message files the group classifier trains on. The model lives at models/gridsec-<fingerprint>.tar.gz;
 a file lock makes concurrent callers (pytest workers, `make setup`, the server) train it once.
 """
 
@@ -25,6 +25,8 @@ MODELS_DIR = REPO_ROOT / "models"
 MODEL_PREFIX = "gridsec-"
 FINGERPRINT_LENGTH = 16
 _SOURCE_SUFFIXES = {".py", ".yml", ".yaml", ".txt", ".csv", ".json"}
+# tools around the model, not parts of it: editing them must not retrain
+_NOT_MODEL_INPUTS = {"training.py", "evaluate.py"}
 
 
 def _shared_data_dir() -> Path:
@@ -32,12 +34,25 @@ def _shared_data_dir() -> Path:
     return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
 
 
+# routing files that shape training: the place lexicon protects place names in the normaliser and
+# categories.yml maps codes to groups; the rest of routing/ is read at run time, not baked into the model
+ROUTING_INPUTS = (
+    "routing/lexicon.py",
+    "routing/data/categories.yml",
+    "routing/data/places.csv",
+    "routing/data/place_aliases.yml",
+)
+
+
 def fingerprint_inputs(root: Path = REPO_ROOT) -> list[Path]:
     """Every file whose content shapes the trained model, sorted."""
-    files = [root / "config.yml", root / "domain.yml"]
-    for directory in (root / "nlu_data", root / "bot" / "nlu", root / "routing" / "data"):
-        files += [p for p in directory.rglob("*") if p.is_file() and p.suffix in _SOURCE_SUFFIXES]
-    files += [p for p in (root / "routing").glob("*.py") if p.is_file()]
+    files = [root / "config.yml", root / "domain.yml"] + [root / name for name in ROUTING_INPUTS]
+    for directory in (root / "nlu_data", root / "bot" / "nlu"):
+        files += [
+            p
+            for p in directory.rglob("*")
+            if p.is_file() and p.suffix in _SOURCE_SUFFIXES and p.name not in _NOT_MODEL_INPUTS
+        ]
     for name in ("citizen_messages.csv", "citizen_titles.csv"):  # the group classifier's training data
         if (_shared_data_dir() / name).exists():
             files.append(_shared_data_dir() / name)
