@@ -31,10 +31,12 @@ def local_senders(session_factory: Callable[[], Session]) -> dict[str, Sender]:
 
 def channel_senders(environ: Mapping[str, str], session_factory: Callable[[], Session]) -> dict[str, Sender]:
     """The console fallback plus every channel that has an API to talk to (real, or a fake on loopback)."""
+    from bot.senders.telegram import telegram_senders
     from bot.senders.wechat import wechat_senders
 
     senders = local_senders(session_factory)
     senders.update(wechat_senders(environ, session_factory))
+    senders.update(telegram_senders(environ, session_factory))
     return senders
 
 

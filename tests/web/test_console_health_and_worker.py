@@ -80,9 +80,12 @@ def test_one_worker_pass_delivers_the_outbox_and_fires_missed_limits(engine, ses
         assert len(fired_items) == 1
 
 
-def test_worker_senders_add_wechat_only_when_an_api_is_configured(session_factory) -> None:
+def test_worker_senders_add_a_channel_only_when_its_api_is_configured(session_factory) -> None:
     from bot.worker import channel_senders
 
     assert set(channel_senders({}, session_factory)) == {"*"}
     with_fake = channel_senders({"WECHAT_API_BASE": "http://127.0.0.1:9/"}, session_factory)
     assert set(with_fake) == {"*", "wechat"}
+    both = channel_senders({"WECHAT_API_BASE": "http://127.0.0.1:9/", "TELEGRAM_API_BASE": "http://127.0.0.1:9/bot"},
+                           session_factory)
+    assert set(both) == {"*", "wechat", "telegram"}
