@@ -38,7 +38,7 @@ def process_specs(environ: Mapping[str, str], model_path: Path) -> list[ProcessS
     bin_dir = Path(sys.executable).parent
     rasa = str(bin_dir / "rasa")
     gridsec = str(bin_dir / "gridsec")
-    return [
+    specs = [
         ProcessSpec(
             "rasa",
             [rasa, "run", "--enable-api", "--port", str(settings.rasa_port), "--model", str(model_path),
@@ -50,6 +50,9 @@ def process_specs(environ: Mapping[str, str], model_path: Path) -> list[ProcessS
         ProcessSpec("console", [gridsec, "console"], settings.console_port),
         ProcessSpec("worker", [gridsec, "worker"], None),
     ]
+    if settings.telegram_token is not None or settings.telegram_api_base:
+        specs.append(ProcessSpec("telegram", [gridsec, "telegram"], None))
+    return specs
 
 
 def _pump(name: str, stream: object) -> None:
