@@ -129,8 +129,14 @@ def bench(
 def evaluate() -> None:
     """Write the NLU and routing evaluation reports to var/eval/ and print the headline numbers."""
     from bot.nlu.evaluate import run_evaluation
+    from routing.evaluation import AUTO_DISPATCH_FLOOR, DEPARTMENT_FLOOR, evaluate_resident_cases
 
-    raise typer.Exit(run_evaluation(progress=_progress))
+    nlu_status = run_evaluation(progress=_progress)
+    routing = evaluate_resident_cases(progress=_progress)
+    routing_ok = (
+        routing["department_accuracy"] >= DEPARTMENT_FLOOR and routing["auto_dispatch_rate"] >= AUTO_DISPATCH_FLOOR
+    )
+    raise typer.Exit(nlu_status or (0 if routing_ok else 1))
 
 
 def main() -> None:
