@@ -70,7 +70,13 @@ def _port_open(port: int) -> bool:
 def serve_all(environ: Mapping[str, str], progress: Callable[[str], None]) -> None:
     """Start and supervise all processes until interrupted or until one of them exits."""
     from bot.nlu.training import ensure_model
+    from storage.db import database_url
+    from storage.migrate import upgrade
 
+    # Migrations are idempotent and quick; running them here means a `gridsec serve` without `make setup`
+    # (or after a pull that added a revision) never starts workers against an old schema.
+    progress("migrating the database")
+    upgrade(database_url(environ))
     model_path = ensure_model(force=False, progress=progress)
     specs = process_specs(environ, model_path)
     env = dict(os.environ)
