@@ -147,9 +147,9 @@ def test_worker_and_departments_take_a_case_from_report_to_handled(
         assert Path(photo.uri).read_bytes() == b"\xff\xd8after-photo-bytes" and photo.meta["stage"] == "after"
         resident_push = (
             session.execute(
-                select(OutboxMessage.template).where(
-                    OutboxMessage.case_id == case.id, OutboxMessage.recipient_kind == "resident"
-                )
+                select(OutboxMessage.template)
+                .where(OutboxMessage.case_id == case.id, OutboxMessage.recipient_kind == "resident")
+                .order_by(OutboxMessage.id)  # PostgreSQL returns unordered rows in any order
             )
             .scalars()
             .all()
