@@ -70,6 +70,20 @@ async def _transaction(svc: Services, work: Callable[[Session], T]) -> T:
     return await asyncio.to_thread(run)
 
 
+async def _act_for_message(
+    update: Update, message: Message, svc: Services, work: Callable[[Session], T]
+) -> T | None:
+    """Run `work` in one transaction; on a refusal or an illegal step, tell the sender and return None."""
+    try:
+        return await _transaction(svc, work)
+    except store.NotAuthorised as error:
+        _refuse_log(update, error)
+        await message.reply_text(cards.reply("refused"))
+    except InvalidTransition:
+        await message.reply_text(cards.reply("invalid", state="?"))
+    return None
+
+
 def _refuse_log(update: Update, error: store.NotAuthorised) -> None:
     chat = update.effective_chat
     logger.warning("refused: %r in chat %s", error, chat.id if chat else None)
@@ -192,14 +206,8 @@ async def _finish_with_photo(
         store.record_photo(session, case, photo.file_id, str(path), now, stage="after")
         return store.perform(session, case, action, person, now, {"after_photo": str(path)})
 
-    try:
-        outcome = await _transaction(svc, act)
-    except store.NotAuthorised as error:
-        _refuse_log(update, error)
-        await message.reply_text(cards.reply("refused"))
-        return
-    except InvalidTransition:
-        await message.reply_text(cards.reply("invalid", state="?"))
+    outcome = await _act_for_message(update, message, svc, act)
+    if outcome is None:
         return
     await message.reply_text(cards.reply("photo_received", case_code=outcome.case_code))
 
@@ -259,14 +267,8 @@ async def on_department_reply(update: Update, context: ContextTypes.DEFAULT_TYPE
         store.perform(session, case, understood.action, person, now, payload)
         return "signed" if understood.action == "sign" else "returned"
 
-    try:
-        key = await _transaction(svc, act)
-    except store.NotAuthorised as error:
-        _refuse_log(update, error)
-        await message.reply_text(cards.reply("refused"))
-        return
-    except InvalidTransition:
-        await message.reply_text(cards.reply("invalid", state="?"))
+    key = await _act_for_message(update, message, svc, act)
+    if key is None:
         return
     if key == "done_needs_photo":
         _user_data(context)[PENDING_PHOTO] = {"case_code": code, "action": "done", "chat_id": message.chat.id}
