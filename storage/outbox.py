@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from storage.errors import NotificationFailed, StorageInputError
 from storage.models import ChatBinding, ConsoleMessage, OutboxMessage, Resident
+from storage.privacy import mask_text
 from storage.templates import render
 from storage.timeutil import require_aware, utcnow
 
@@ -37,6 +38,8 @@ BACKOFF_CAP = timedelta(hours=1)
 DEFAULT_MAX_ATTEMPTS = 6
 LEASE = timedelta(minutes=5)
 CONSOLE = "console"
+# Params that may carry a resident's free text; masked (phones, ID numbers, plates) for every staff recipient.
+FREE_TEXT_PARAMS = ("text", "description", "address", "reason")
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,11 @@ def enqueue(
 ) -> OutboxMessage:
     """Add an outgoing message to the caller's transaction (it commits or rolls back with it)."""
     now = require_aware(now, "now")
+    if recipient_kind != "resident":  # staff chats, group chats included, never see raw personal data
+        params = {
+            key: mask_text(value) if key in FREE_TEXT_PARAMS and isinstance(value, str) else value
+            for key, value in params.items()
+        }
     address = recipient_id
     if channel is None:
         channel, address = resolve_channel(session, recipient_kind, recipient_id)

@@ -36,6 +36,7 @@ from bot import telegram_store as store
 from bot.telegram import cards
 from storage.errors import PermanentSendError, RetryableSendError
 from storage.outbox import OutgoingMessage
+from storage.privacy import mask_text
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ class TelegramSender:
             raise PermanentSendError(f"no Telegram text for template {message.template!r}") from error
         if not text.strip():
             raise PermanentSendError(f"empty text for outbox message {message.id}")
+        text = mask_text(text)  # Telegram chats are staff chats: rows queued before masking are masked here
         try:
             chat_id = int(message.address)
         except ValueError as error:

@@ -1,0 +1,82 @@
+"""Security test fixtures: a small organisation whose staff chats are Telegram group chats, and the fakes.
+
+The fake Bot API and WeChat API are the project's own loopback fakes (moved to bot/localmode/ for the
+local-mode simulator; tests/fakes/ before that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy.orm import Session
+
+from storage.models import ChatBinding, Community, Department, Grid, Person, Resident, Street
+
+try:
+    from bot.localmode.telegram_api import FakeTelegramAPI, running_fake_telegram
+    from bot.localmode.wechat_api import FakeWeChatAPI, running_fake_wechat
+except ImportError:  # before the move to bot/localmode
+    from tests.fakes.telegram_api import FakeTelegramAPI, running_fake_telegram  # type: ignore[no-redef]
+    from tests.fakes.wechat_api import FakeWeChatAPI, running_fake_wechat  # type: ignore[no-redef]
+
+__all__ = ["FakeTelegramAPI", "FakeWeChatAPI", "running_fake_telegram", "running_fake_wechat"]
+
+START = datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc)  # Monday 10:00 in Guangzhou
+STREET, COMMUNITY, GRID = "440104001", "440104001007", "440104001007-03"
+WORKER, WORKER_CHAT = "GW-440104001007-03", 1001
+# Group chats (negative ids, as Telegram gives groups): the department, the escalation levels' offices.
+CGZF_GROUP, COMMUNITY_GROUP, STREET_GROUP, COMMAND_GROUP = -5001, -3001, -3002, -4001
+GROUP_CHATS = (CGZF_GROUP, COMMUNITY_GROUP, STREET_GROUP, COMMAND_GROUP)
+RESIDENT_OPENID = "oSecurityResident00000000001"
+RESIDENT_PHONE = "13812345678"
+
+
+def seed_staff(session: Session) -> None:
+    """One street, community and grid; a worker in a private chat; every other office in a group chat."""
+    session.add(Street(code=STREET, name="洪桥", full_name="洪桥街道"))
+    session.add(Community(code=COMMUNITY, name="三眼井社区", street_code=STREET))
+    session.flush()
+    session.add(Grid(id=GRID, community_code=COMMUNITY, street_code=STREET, number=3))
+    for key, name in (("CGZF", "区城市管理和综合执法局"), ("DZZX", "区综合指挥调度中心")):
+        session.add(Department(key=key, code=key, name=name, scope="district"))
+    session.flush()
+    people = [
+        (WORKER, "grid_worker", {"grid_id": GRID}, WORKER_CHAT, "private"),
+        ("CM-1", "community", {}, COMMUNITY_GROUP, "group"),
+        ("ST-1", "street", {}, STREET_GROUP, "group"),
+    ]
+    for person_id, role, units, chat, kind in people:
+        session.add(
+            Person(
+                id=person_id,
+                name=person_id,
+                phone="13900001111",
+                role=role,
+                street_code=STREET,
+                community_code=COMMUNITY,
+                active=True,
+                grid_id=units.get("grid_id"),
+            )
+        )
+        session.flush()
+        session.add(ChatBinding(channel="telegram", chat_id=str(chat), person_id=person_id, kind=kind))
+    for key, chat in (("CGZF", CGZF_GROUP), ("DZZX", COMMAND_GROUP)):
+        session.add(ChatBinding(channel="telegram", chat_id=str(chat), department_key=key, kind="group"))
+    session.add(Resident(openid=RESIDENT_OPENID, channel="wechat", phone=RESIDENT_PHONE, created_at=START))
+    session.flush()
+
+
+@pytest.fixture()
+def staff(session_factory: Callable[[], Session]) -> Callable[[], Session]:
+    """The test database with `seed_staff` in it; returns the session factory."""
+    with session_factory() as session, session.begin():
+        seed_staff(session)
+    return session_factory
+
+
+@pytest.fixture()
+def fake_telegram() -> Iterator[FakeTelegramAPI]:
+    with running_fake_telegram(hang_seconds=2.0) as server:
+        yield server
