@@ -21,7 +21,7 @@ from telegram import Message, Update
 from telegram.ext import ContextTypes
 
 from bot import telegram_store as store
-from bot.telegram import cards
+from bot.telegram import cards, pending
 from bot.telegram.callbacks import BadCallbackData, ButtonPress, decode, find_case_code
 from bot.telegram.understanding import Parser, reply_action
 from storage.errors import InvalidTransition, StorageInputError
@@ -34,7 +34,6 @@ from storage.timeutil import SHANGHAI, utcnow
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-PENDING_PHOTO = "after_photo"
 OPEN_VALUES = tuple(state.value for state in OPEN_STATES)
 
 
@@ -51,13 +50,6 @@ class Services:
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
     """The Services the application was built with."""
     return context.application.bot_data["services"]
-
-
-def _user_data(context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any]:
-    # Per-user memory of "the next photo is the after photo for case X"; lost on restart (press again).
-    data = context.user_data
-    assert data is not None, "handlers run with a user"
-    return data
 
 
 async def _transaction(svc: Services, work: Callable[[Session], T]) -> T:
@@ -109,7 +101,17 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     def act(session: Session) -> tuple[str, Any]:
         case = store.load_case(session, press.case_code)
         person = store.authorise(session, case, query.from_user.id, chat_id, check_action)
-        return _button_effect(session, case, person, press, chat_id, svc.clock())
+        kind, value = _button_effect(session, case, person, press, chat_id, svc.clock())
+        if kind == "photo":  # remembered in the database: a restart before the photo loses nothing
+            pending.expect_photo(
+                session,
+                user_id=query.from_user.id,
+                chat_id=chat_id,
+                case=case,
+                action=press.action,
+                now=svc.clock(),
+            )
+        return kind, value
 
     try:
         kind, value = await _transaction(svc, act)
@@ -129,11 +131,6 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer(text)
         await query.edit_message_reply_markup(reply_markup=markup)
     elif kind == "photo":
-        _user_data(context)[PENDING_PHOTO] = {
-            "case_code": press.case_code,
-            "action": press.action,
-            "chat_id": chat_id,
-        }
         await query.answer()
         await context.bot.send_message(chat_id, cards.reply(value) + f"\n（{press.case_code}）")
     else:
@@ -176,22 +173,30 @@ async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A photo: the after-photo a 现场处置完成/办结 press asked for, or a photo reply to a department card."""
     message = update.effective_message
     assert message is not None and message.photo and update.effective_user is not None
-    pending = _user_data(context).get(PENDING_PHOTO)
+    svc, user_id, chat_id = services(context), update.effective_user.id, message.chat.id
+    request = await _transaction(
+        svc, lambda session: pending.expected_photo(session, user_id=user_id, chat_id=chat_id)
+    )
     reply_code = find_case_code(_card_text(message.reply_to_message))
-    if pending and (reply_code is None or reply_code == pending["case_code"]):
-        code, action = pending["case_code"], pending["action"]
-    elif reply_code and message.chat.id < 0:
-        code, action = reply_code, "done"
+    if request and (reply_code is None or reply_code == request.case_code):
+        code, action = request.case_code, request.action
+    elif reply_code and chat_id < 0:
+        code, action, request = reply_code, "done", None
     else:
         return
-    await _finish_with_photo(update, context, message, code, action)
-    _user_data(context).pop(PENDING_PHOTO, None)
+    finished = await _finish_with_photo(
+        update, svc, message, code, action, answers_request=request is not None
+    )
+    if request is not None and not finished:  # refused or no longer allowed: stop waiting for a photo
+        await _transaction(
+            svc, lambda session: pending.forget_photo(session, user_id=user_id, chat_id=chat_id)
+        )
 
 
 async def _finish_with_photo(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, message: Message, code: str, action: str
-) -> None:
-    svc = services(context)
+    update: Update, svc: Services, message: Message, code: str, action: str, *, answers_request: bool
+) -> bool:
+    """Store the photo and record `action`; the pending request it answers goes in the same transaction."""
     photo = message.photo[-1]
     telegram_file = await photo.get_file()
     data = await telegram_file.download_as_bytearray()
@@ -204,12 +209,16 @@ async def _finish_with_photo(
         person = store.authorise(session, case, user_id, message.chat.id, action)
         now = svc.clock()
         store.record_photo(session, case, photo.file_id, str(path), now, stage="after")
-        return store.perform(session, case, action, person, now, {"after_photo": str(path)})
+        outcome = store.perform(session, case, action, person, now, {"after_photo": str(path)})
+        if answers_request:
+            pending.forget_photo(session, user_id=user_id, chat_id=message.chat.id)
+        return outcome
 
     outcome = await _act_for_message(update, message, svc, act)
     if outcome is None:
-        return
+        return False
     await message.reply_text(cards.reply("photo_received", case_code=outcome.case_code))
+    return True
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -245,6 +254,9 @@ async def on_department_reply(update: Update, context: ContextTypes.DEFAULT_TYPE
         now = svc.clock()
         if understood.action == "done":
             store.check_allowed(case, "done")
+            pending.expect_photo(
+                session, user_id=user_id, chat_id=message.chat.id, case=case, action="done", now=now
+            )
             return "done_needs_photo"
         if understood.action == "need_info":
             enqueue(
@@ -270,8 +282,6 @@ async def on_department_reply(update: Update, context: ContextTypes.DEFAULT_TYPE
     key = await _act_for_message(update, message, svc, act)
     if key is None:
         return
-    if key == "done_needs_photo":
-        _user_data(context)[PENDING_PHOTO] = {"case_code": code, "action": "done", "chat_id": message.chat.id}
     await message.reply_text(cards.reply(key, case_code=code, reason=understood.reason or ""))
 
 

@@ -1,4 +1,5 @@
-"""The transactional outbox, the local console's delivered messages, inbound dedupe keys and SLA due items."""
+"""The transactional outbox, the local console's delivered messages, inbound dedupe keys, SLA due items
+and pending photo requests."""
 
 from __future__ import annotations
 
@@ -105,3 +106,23 @@ class DueItem(Base):
         Index("ix_due_items_pending", "status", "due_at"),
         Index("ix_due_items_remind", "status", "remind_at"),
     )
+
+
+class PendingPhoto(Base):
+    """A chat waiting for an "after" photo: someone pressed 现场处置完成 or 办结 and the next photo finishes it.
+
+    One row per (channel, user, chat); a later press replaces it, the photo that finishes it deletes it.
+    Kept in the database so a restart of the bot process forgets nothing.
+    """
+
+    __tablename__ = "pending_photos"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    channel = Column(String(16), nullable=False)
+    user_id = Column(String(64), nullable=False)
+    chat_id = Column(String(64), nullable=False)
+    case_id = Column(Integer, ForeignKey("cases.id"), nullable=False, index=True)
+    action = Column(String(16), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False)
+
+    __table_args__ = (UniqueConstraint("channel", "user_id", "chat_id"),)
