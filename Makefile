@@ -35,7 +35,14 @@ $(CJK_FONT):
 	@if [ "$$(id -u)" = 0 ]; then (apt-get update -qq || true) && apt-get install -y -qq fonts-wqy-zenhei >/dev/null; \
 	 else echo "    not root: install fonts-wqy-zenhei yourself for the OCR tests"; fi
 
-setup: $(DEPS_STAMP) | $(CJK_FONT) ## create .venv, install the lock, migrate + seed the database, train the model if data changed
+# The browser tests drive Debian's chromium through Playwright (Playwright's own browser download is not used).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@echo "==> installing chromium for the browser tests"
+	@if [ "$$(id -u)" = 0 ]; then (apt-get update -qq || true) && apt-get install -y -qq chromium >/dev/null; \
+	 else echo "    not root: install chromium yourself for the browser tests"; fi
+
+setup: $(DEPS_STAMP) | $(CJK_FONT) $(CHROMIUM) ## create .venv, install the lock, migrate + seed the database, train the model if data changed
 	@$(GRIDSEC) setup
 
 run: setup ## set up, then start the whole service on localhost (local mode without credentials)
