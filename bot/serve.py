@@ -2,8 +2,8 @@
 
 Processes: the Rasa server (:5005, REST + WeChat channels, /model/parse), the rasa-sdk action server (:5055),
 the web console and API (:8000) and the background worker (time limits + outbox delivery). In local mode (no
-credentials) the fake WeChat and Telegram APIs run first (bot/localmode) and the Telegram bot runs against them. Output is prefixed
-with the process name; Ctrl-C (or SIGTERM) stops them all. If one process dies, the others are stopped too, so an
+credentials) the fake WeChat and Telegram APIs run first (bot/localmode) and the Telegram bot runs against them.
+Output is prefixed with the process name; Ctrl-C (or SIGTERM) stops them all. If one process dies, the others are stopped too, so an
 operator never runs a half-started service by mistake.
 
 `gridsec serve --production` (or `--rasa-instances N --action-instances N --workers N`) runs the scale-out
@@ -124,7 +124,10 @@ def process_specs(environ: Mapping[str, str], model_path: Path, topology: Topolo
               for i in range(1, workers + 1)]
     if settings.telegram_token is not None or settings.telegram_api_base:
         specs.append(ProcessSpec("telegram", [gridsec, "telegram"], None))
-    return specs
+    from bot.localmode import fakes_argv
+
+    fakes = fakes_argv(environ, sys.executable)  # local mode: the fake APIs first, the others call them
+    return ([ProcessSpec("fakes", fakes[0], fakes[1])] if fakes else []) + specs
 
 
 def _pump(name: str, stream: object) -> None:
@@ -150,6 +153,11 @@ def serve_all(environ: Mapping[str, str], progress: Callable[[str], None], topol
     progress("migrating the database")
     upgrade(database_url(environ))
     model_path = ensure_model(force=False, progress=progress)
+    from bot.localmode import fake_ports, local_environ
+
+    environ = local_environ(environ)  # local mode: WeChat and Telegram API bases point at the fakes
+    if fake_ports(environ) is not None:
+        _bind_local_chats(environ, progress)
     specs = process_specs(environ, model_path, topology)
     env = dict(environ)
     if topology.endpoints != LOCAL.endpoints:

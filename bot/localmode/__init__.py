@@ -51,3 +51,12 @@ def fake_ports(environ: Mapping[str, str]) -> tuple[int, int] | None:
         return None
     telegram, _, wechat = raw.partition(",")
     return int(telegram), int(wechat)
+
+
+def fakes_argv(environ: Mapping[str, str], python: str) -> tuple[list[str], int] | None:
+    """(argv, port to wait for) of the process running both fakes, when `environ` came from `local_environ`."""
+    ports = fake_ports(environ)
+    if ports is None:
+        return None
+    argv = [python, "-m", "bot.localmode", "--telegram-port", str(ports[0]), "--wechat-port", str(ports[1])]
+    return argv, ports[0]
