@@ -78,11 +78,28 @@ def route(
 
 
 @app.command()
-def serve() -> None:
-    """Start the whole service on localhost: Rasa :5005, actions :5055, console :8000, workers."""
-    from bot.serve import serve_all
+def serve(
+    production: Annotated[
+        bool, typer.Option(help="Scale-out shape: 2 Rasa + 2 action servers behind :5005/:5055, 2 workers.")
+    ] = False,
+    rasa_instances: Annotated[int | None, typer.Option(help="Rasa servers behind :5005.")] = None,
+    action_instances: Annotated[int | None, typer.Option(help="Action servers behind :5055.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Scheduler/outbox workers.")] = None,
+) -> None:
+    """Start the whole service on localhost: Rasa :5005, actions :5055, console :8000, workers.
 
-    serve_all(os.environ, progress=_progress)
+    With --production (PostgreSQL + Redis, endpoints.production.yml) see docs/scaling.md.
+    """
+    from bot.serve import LOCAL, PRODUCTION, Topology, serve_all
+
+    base = PRODUCTION if production or (rasa_instances or 1) > 1 else LOCAL
+    topology = Topology(
+        rasa_instances=rasa_instances or base.rasa_instances,
+        action_instances=action_instances or base.action_instances,
+        workers=workers or base.workers,
+        endpoints=base.endpoints,
+    )
+    serve_all(os.environ, progress=_progress, topology=topology)
 
 
 @app.command()
