@@ -198,6 +198,8 @@ def _apply_side_data(
                 f"no department with key {payload['department_key']!r} (e.g. HWZX, JDB-440104001)"
             )
         case.department_key = payload["department_key"]
+    if event in (CaseEvent.DISPATCH, CaseEvent.TRIAGE) and payload.get("category"):
+        case.category = str(payload["category"])  # manual re-categorisation rides on the triage/dispatch event
     if event is CaseEvent.MERGE_DUPLICATE:
         target = payload.get("duplicate_of")
         original = session.execute(select(Case).where(Case.code == str(target))).scalar_one_or_none()
@@ -241,7 +243,8 @@ def apply_event(
     Checks the transition table (raising InvalidTransition), appends the event row, updates the state
     projection and escalation level, stops/starts due items and enqueues the messages for it.
 
-    Payload fields used: `reason` (required for return), `department_key` (dispatch), `duplicate_of`
+    Payload fields used: `reason` (required for return), `department_key` (dispatch), `category` (dispatch
+    and triage: a manual re-categorisation), `duplicate_of`
     (a case code, for merge_duplicate; the duplicate's reporter then follows the original), `rating` 1-5 and `comment` (confirm), `level` and `stage`
     (escalate). Everything in the payload is kept on the event row.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from storage.models.accounts import STAFF_ROLES, StaffAccount, StaffSession
 from storage.models.base import Base, metadata
 from storage.models.cases import (
     AppendOnlyViolation,
@@ -28,6 +29,7 @@ from storage.models.org import (
 
 __all__ = [
     "ROLE_VALUES",
+    "STAFF_ROLES",
     "AppendOnlyViolation",
     "Base",
     "Case",
@@ -48,6 +50,8 @@ __all__ = [
     "Rating",
     "Resident",
     "Role",
+    "StaffAccount",
+    "StaffSession",
     "Street",
     "metadata",
 ]

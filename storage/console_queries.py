@@ -1,0 +1,247 @@
+"""Read-side queries of the command-centre console: filtered, role-scoped case lists, polling cursor, rows.
+
+A `Scope` (street or department, or none for the command centre) is applied to every query here, so a
+list, a CSV export and the map can never show a case outside the user's scope. Rows come back as plain
+dicts ready for JSON; names (street, community, department, category) are looked up once per call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import yaml
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+from storage.lifecycle import FINAL_STATES, OPEN_STATES, CaseState
+from storage.models import Case, CaseEventRecord, Community, Department, DueItem, Rating, Street
+from storage.timeutil import SHANGHAI, require_aware
+
+logger = logging.getLogger(__name__)
+
+OPEN_VALUES = tuple(state.value for state in OPEN_STATES)
+CLOSED_VALUES = tuple(state.value for state in FINAL_STATES)
+STATE_LABELS = {
+    "reported": ("已呼叫", "#e67e22"),
+    "responded": ("已响应", "#f1c40f"),
+    "dispatched": ("已调度", "#3498db"),
+    "signed": ("已签收", "#2980b9"),
+    "returned": ("已退回", "#e74c3c"),
+    "triage": ("指挥中心研判", "#8e44ad"),
+    "handled": ("已处置待确认", "#1abc9c"),
+    "reopened": ("重新打开", "#c0392b"),
+    "closed": ("已办结", "#27ae60"),
+    "merged_duplicate": ("重复合并", "#95a5a6"),
+    "cancelled": ("已取消", "#7f8c8d"),
+}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a user may see: everything (both None), one street, or one department's cases."""
+
+    street_code: str | None = None
+    department_key: str | None = None
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    """Console list filters; each tuple means "any of", an empty tuple does not constrain."""
+
+    states: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    street_codes: tuple[str, ...] = ()
+    department_keys: tuple[str, ...] = ()
+    urgencies: tuple[str, ...] = ()
+    overdue: bool | None = None
+    code_prefix: str | None = None
+    since_event_id: int | None = None
+
+
+@lru_cache(maxsize=1)
+def categories() -> dict[str, dict[str, str]]:
+    """Category code -> {code, name, group, department}, from routing/data/categories.yml."""
+    from routing.rules import DATA_DIR
+
+    with (DATA_DIR / "categories.yml").open(encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle)["categories"]
+    return {
+        row["code"]: {"code": row["code"], "name": row["name"], "group": row["group"], "department": row["department"]}
+        for row in raw
+    }
+
+
+def state_status(state: str) -> str:
+    """Open311-style status of a lifecycle state: `closed` for final states, else `open`."""
+    return "closed" if state in CLOSED_VALUES else "open"
+
+
+def _missed_limit_ids(now: datetime) -> Any:
+    return (
+        select(DueItem.case_id)
+        .where((DueItem.status == "fired") | ((DueItem.status == "pending") & (DueItem.due_at <= now)))
+        .scalar_subquery()
+    )
+
+
+def filtered_cases(filters: CaseFilters, scope: Scope, now: datetime) -> Select:
+    """SELECT Case rows matching the filters, inside the scope (no ordering or paging)."""
+    now = require_aware(now, "now")
+    query = select(Case)
+    if scope.street_code is not None:
+        query = query.where(Case.street_code == scope.street_code)
+    if scope.department_key is not None:
+        query = query.where(Case.department_key == scope.department_key)
+    for column, values in (
+        (Case.state, filters.states),
+        (Case.category, filters.categories),
+        (Case.street_code, filters.street_codes),
+        (Case.department_key, filters.department_keys),
+        (Case.urgency, filters.urgencies),
+    ):
+        if values:
+            query = query.where(column.in_(values))
+    if filters.overdue is not None:
+        overdue = Case.state.in_(OPEN_VALUES) & Case.id.in_(_missed_limit_ids(now))
+        query = query.where(overdue if filters.overdue else ~overdue)
+    if filters.code_prefix:
+        query = query.where(Case.code.startswith(filters.code_prefix, autoescape=True))
+    if filters.since_event_id is not None:
+        changed = select(CaseEventRecord.case_id).where(CaseEventRecord.id > filters.since_event_id)
+        query = query.where(Case.id.in_(changed.scalar_subquery()))
+    return query
+
+
+def newest_first(query: Select) -> Select:
+    """Order a case query newest first (stable: code breaks ties)."""
+    return query.order_by(Case.created_at.desc(), Case.code.desc())
+
+
+def count_cases(session: Session, filters: CaseFilters, scope: Scope, now: datetime) -> int:
+    """How many cases match (ignoring paging)."""
+    inner = filtered_cases(filters, scope, now).with_only_columns(Case.id).subquery()
+    return int(session.execute(select(func.count()).select_from(inner)).scalar_one())
+
+
+def list_cases(
+    session: Session, filters: CaseFilters, scope: Scope, now: datetime, *, limit: int, offset: int = 0
+) -> list[Case]:
+    """One page of matching cases, newest first."""
+    query = newest_first(filtered_cases(filters, scope, now)).limit(limit).offset(offset)
+    return list(session.execute(query).scalars())
+
+
+def event_cursor(session: Session) -> int:
+    """The newest event id: pass it back as `since` to get only the cases that changed after it."""
+    return int(session.execute(select(func.coalesce(func.max(CaseEventRecord.id), 0))).scalar_one())
+
+
+def iso(value: datetime | None) -> str | None:
+    """An aware datetime as ISO 8601 in Asia/Shanghai (what the console and Open311 show)."""
+    return value.astimezone(SHANGHAI).isoformat() if value is not None else None
+
+
+@dataclass
+class _Names:
+    streets: dict[str, str]
+    communities: dict[str, str]
+    departments: dict[str, str]
+
+
+def _names(session: Session, cases: Sequence[Case]) -> _Names:
+    def lookup(model: Any, key: Any, wanted: Iterable[str | None]) -> dict[str, str]:
+        keys = {value for value in wanted if value}
+        if not keys:
+            return {}
+        return {k: n for k, n in session.execute(select(key, model.name).where(key.in_(keys))).all()}
+
+    return _Names(
+        streets=lookup(Street, Street.code, (c.street_code for c in cases)),
+        communities=lookup(Community, Community.code, (c.community_code for c in cases)),
+        departments=lookup(Department, Department.key, (c.department_key for c in cases)),
+    )
+
+
+def _pending_due(session: Session, ids: list[int]) -> dict[int, DueItem]:
+    due: dict[int, DueItem] = {}
+    rows = session.execute(
+        select(DueItem).where(DueItem.case_id.in_(ids), DueItem.status == "pending").order_by(DueItem.due_at)
+    ).scalars()
+    for item in rows:
+        due.setdefault(item.case_id, item)
+    return due
+
+
+def summaries(session: Session, cases: Sequence[Case], now: datetime, *, mask: bool) -> list[dict[str, Any]]:
+    """Plain-dict summaries of cases for the list, the CSV and the map (names, due, overdue, rating).
+
+    Args:
+        mask: mask phone/ID numbers and plates inside the description (roles without contact access).
+    """
+    from storage.privacy import mask_text
+
+    now = require_aware(now, "now")
+    ids = [case.id for case in cases]
+    if not ids:
+        return []
+    names = _names(session, cases)
+    due = _pending_due(session, ids)
+    missed = set(session.execute(select(Case.id).where(Case.id.in_(ids), Case.id.in_(_missed_limit_ids(now)))).scalars())
+    ratings = {
+        case_id: score
+        for case_id, score in session.execute(
+            select(Rating.case_id, Rating.score).where(Rating.case_id.in_(ids)).order_by(Rating.id)
+        ).all()
+    }
+    rows = []
+    for case in cases:
+        label, _colour = STATE_LABELS.get(case.state, (case.state, "#333333"))
+        item = due.get(case.id)
+        rows.append(
+            {
+                "code": case.code,
+                "state": case.state,
+                "state_label": label,
+                "status": state_status(case.state),
+                "category": case.category,
+                "category_name": categories().get(case.category or "", {}).get("name"),
+                "urgency": case.urgency,
+                "street_code": case.street_code,
+                "street": names.streets.get(case.street_code or ""),
+                "community_code": case.community_code,
+                "community": names.communities.get(case.community_code or ""),
+                "grid": case.grid_id,
+                "worker": case.worker_id,
+                "department_key": case.department_key,
+                "department": names.departments.get(case.department_key or ""),
+                "auto_dispatch": bool(case.auto_dispatch),
+                "escalation_level": case.escalation_level,
+                "overdue": case.state in OPEN_VALUES and case.id in missed,
+                "next_due_at": iso(item.due_at) if item else None,
+                "next_stage": item.stage if item else None,
+                "created_at": iso(case.created_at),
+                "updated_at": iso(case.updated_at),
+                "lat": case.lat,
+                "lng": case.lng,
+                "address": case.address,
+                "description": mask_text(case.description) if mask else case.description,
+                "rating": ratings.get(case.id),
+            }
+        )
+    return rows
+
+
+def state_legend() -> list[dict[str, str]]:
+    """Every lifecycle state with its Chinese label, open/closed status and map colour."""
+    return [
+        {"code": state.value, "label": STATE_LABELS[state.value][0], "status": state_status(state.value),
+         "color": STATE_LABELS[state.value][1]}
+        for state in CaseState
+        if state is not CaseState.NEW
+    ]
