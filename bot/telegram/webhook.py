@@ -13,6 +13,7 @@ import logging
 
 from sanic import Sanic, response
 from sanic.request import Request
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import Update
 from telegram.ext import Application
 
@@ -22,13 +23,21 @@ logger = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 PATH = "/telegram/webhook"
+MAX_BODY_BYTES = 1024 * 1024  # Telegram's updates are a few KB; Sanic's default would accept 100 MB
 
 
 def create_webhook_app(
     application: Application, secret_token: str, *, webhook_url: str | None = None
 ) -> Sanic:
-    """A Sanic app serving POST /telegram/webhook for `application` (started and stopped with the server)."""
+    """A Sanic app serving POST /telegram/webhook for `application` (started and stopped with the server).
+
+    Raises:
+        ValueError: for an empty `secret_token` (it would let a request without the header through).
+    """
+    if not secret_token:
+        raise ValueError("the Telegram webhook needs a non-empty secret_token")
     app = Sanic(f"gridsec_telegram_{id(application)}")
+    app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
 
     @app.before_server_start
     async def start(_app: Sanic, _loop: object) -> None:
@@ -51,11 +60,19 @@ def create_webhook_app(
             logger.warning("webhook request with a wrong secret token from %s", request.ip)
             return response.json({"ok": False}, status=403)
         try:
-            update = Update.de_json(request.json, application.bot)
-        except Exception:
-            logger.exception("unparseable webhook body")
+            body = request.json
+            if not isinstance(body, dict) or not isinstance(body.get("update_id"), int):
+                raise ValueError("not an update object")
+            update = Update.de_json(body, application.bot)
+        except Exception as error:  # bad input, not a fault of ours: answer 400, no traceback in the log
+            logger.warning("unparseable webhook body: %s: %s", type(error).__name__, str(error)[:200])
             return response.json({"ok": False}, status=400)
-        if not await asyncio.to_thread(_first_delivery, application, update.update_id):
+        try:
+            first = await asyncio.to_thread(_first_delivery, application, update.update_id)
+        except SQLAlchemyError:  # not acknowledged, so Telegram delivers it again once the database is back
+            logger.warning("telegram update %s not recorded: database unavailable", update.update_id)
+            return response.json({"ok": False}, status=503)
+        if not first:
             logger.info("dropped repeated telegram update %s", update.update_id)
             return response.json({"ok": True})
         await application.update_queue.put(update)
