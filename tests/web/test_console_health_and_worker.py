@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot.web.app import create_app
 from bot.worker import local_senders, run_once
+from storage.accounts import create_account
 from storage.cases import open_case
 from storage.db import make_engine
 from storage.models import ConsoleMessage, DueItem, OutboxMessage
@@ -44,11 +45,17 @@ def test_kpi_endpoint_counts_the_cases_of_the_window(engine, session_factory) ->
     with freeze_time(START), session_factory() as session, session.begin():
         open_case(session, now=START, description="井盖冇咗", urgency="urgent", category="MANHOLE",
                   auto_dispatch=True)
-    with freeze_time(START + timedelta(minutes=5), ignore=["asyncio", "threading", "sanic"]):
-        response = _get(engine, "/api/kpis?days=1")
+        create_account(session, username="centre", password="pw-centre", role="command_centre", now=START)
+    app = create_app(engine, name=f"console_test_{uuid.uuid4().hex[:8]}", environ={}, seed_demo_accounts=False)
+    with freeze_time(START + timedelta(minutes=5), ignore=["asyncio", "threading", "sanic"]), serve_sanic(
+        app
+    ) as base_url, httpx.Client(base_url=base_url, timeout=10) as client:
+        assert client.get("/api/kpis?days=1").status_code == 401
+        assert client.post("/api/login", json={"username": "centre", "password": "pw-centre"}).status_code == 200
+        response = client.get("/api/kpis?days=1")
     assert response.status_code == 200
-    assert response.json()["cases"] == 1
-    assert response.json()["auto_dispatch_rate"] == 1.0
+    assert response.json()["kpis"]["cases"] == 1
+    assert response.json()["kpis"]["auto_dispatch_rate"] == 1.0
 
 
 def test_one_worker_pass_delivers_the_outbox_and_fires_missed_limits(engine, session_factory) -> None:
