@@ -109,11 +109,13 @@ def open_case(
     routing: Mapping[str, Any] | None = None,
     media: Sequence[Mapping[str, Any]] = (),
     actor: str = "resident",
+    answered_in_chat: str | None = None,
 ) -> Case:
     """Create a case and record its `report` event (呼叫); the respond limit starts now.
 
     Args:
         media: dicts with `kind` (photo|voice|video), `uri`, optional `content_type` and `meta`.
+        answered_in_chat: the openid of a resident the conversation already told (no push to them).
         routing: the routing decision with its explanation, stored as JSON.
     """
     now = require_aware(now, "now")
@@ -174,6 +176,8 @@ def open_case(
         "grid_id": grid_id,
         "department_key": department_key,
     }
+    if answered_in_chat:
+        report_payload["answered_in_chat"] = answered_in_chat
     apply_event(session, case, CaseEvent.REPORT, actor=actor, now=now, payload=report_payload)
     return case
 

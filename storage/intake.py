@@ -88,6 +88,7 @@ def open_case_from_decision(
     location: ResolvedLocation | None = None,
     address: str | None = None,
     media: tuple[dict[str, Any], ...] = (),
+    answered_in_chat: bool = False,
 ) -> Case:
     """Open a case for a routed report, in the caller's transaction (see storage.cases.open_case)."""
     resident = (
@@ -103,5 +104,6 @@ def open_case_from_decision(
         lng=point.lng if point else None,
         address=address,
         media=media,
+        answered_in_chat=resident_openid if answered_in_chat else None,
         **case_fields_from_decision(session, decision),
     )

@@ -79,7 +79,9 @@ def resident_openids(session: Session, case: Case) -> list[str]:
 
 def _audience(session: Session, case: Case, audience: str, record: CaseEventRecord) -> list[tuple[str, str]]:
     if audience == "resident":
-        return [("resident", openid) for openid in resident_openids(session, case)]
+        # the resident who caused the event in a chat was answered there; followers still get the push
+        answered = (record.payload or {}).get("answered_in_chat")
+        return [("resident", openid) for openid in resident_openids(session, case) if openid != answered]
     if audience == "worker":
         return [("person", case.worker_id)] if case.worker_id else []
     if audience == "department":
