@@ -28,6 +28,7 @@ from storage.errors import InvalidTransition, StorageInputError
 from storage.lifecycle import OPEN_STATES
 from storage.models import Case
 from storage.outbox import enqueue
+from storage.privacy import mask_text
 from storage.queries import case_status, overdue_cases
 from storage.timeutil import SHANGHAI, utcnow
 
@@ -282,11 +283,11 @@ async def on_department_reply(update: Update, context: ContextTypes.DEFAULT_TYPE
     key = await _act_for_message(update, message, svc, act)
     if key is None:
         return
-    await message.reply_text(cards.reply(key, case_code=code, reason=understood.reason or ""))
+    await message.reply_text(cards.reply(key, case_code=code, reason=mask_text(understood.reason)))
 
 
 def _case_line(case: Case) -> str:
-    return f"{case.code} [{case.state}] {case.category or ''} {(case.address or '')[:20]}"
+    return f"{case.code} [{case.state}] {case.category or ''} {mask_text(case.address)[:20]}"
 
 
 def _my_cases(session: Session, user_id: int, overdue: bool, now: datetime) -> str:

@@ -6,12 +6,19 @@ local-mode simulator; tests/fakes/ before that).
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
 
+from bot.telegram.app import build_application
+from bot.telegram.handlers import Services
+from bot.telegram.webhook import PATH, create_webhook_app
 from storage.models import ChatBinding, Community, Department, Grid, Person, Resident, Street
 
 try:
@@ -20,6 +27,8 @@ try:
 except ImportError:  # before the move to bot/localmode
     from tests.fakes.telegram_api import FakeTelegramAPI, running_fake_telegram  # type: ignore[no-redef]
     from tests.fakes.wechat_api import FakeWeChatAPI, running_fake_wechat  # type: ignore[no-redef]
+
+from tests.support.sanic_server import serve_sanic  # noqa: E402
 
 __all__ = ["FakeTelegramAPI", "FakeWeChatAPI", "running_fake_telegram", "running_fake_wechat"]
 
@@ -80,3 +89,39 @@ def staff(session_factory: Callable[[], Session]) -> Callable[[], Session]:
 def fake_telegram() -> Iterator[FakeTelegramAPI]:
     with running_fake_telegram(hang_seconds=2.0) as server:
         yield server
+
+
+SECRET = "wh-secret-Zq8xP2"  # the Telegram webhook secret_token of `webhook`
+_update_ids = itertools.count(500)
+
+
+def command(text: str, user: int = WORKER_CHAT, update_id: int | None = None) -> dict[str, Any]:
+    return {
+        "update_id": next(_update_ids) if update_id is None else update_id,
+        "message": {
+            "message_id": next(_update_ids),
+            "date": 1764460000,
+            "chat": {"id": user, "type": "private"},
+            "from": {"id": user, "is_bot": False, "first_name": "w"},
+            "text": text,
+            "entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}],
+        },
+    }
+
+
+@pytest.fixture()
+def webhook(staff: Callable[[], Session], fake_telegram: FakeTelegramAPI, tmp_path: Path) -> Iterator[str]:
+    """The webhook URL of a running bot (the update queue is worked in the background)."""
+    services = Services(session_factory=staff, media_dir=tmp_path / "media", clock=lambda: START)
+    application = build_application(
+        "123456:webhook-test", services, api_base=fake_telegram.api_base, read_timeout=2.0, polling=False
+    )
+    with serve_sanic(create_webhook_app(application, SECRET)) as base:
+        yield base + PATH
+
+
+def wait_for_replies(fake: FakeTelegramAPI, count: int, timeout_s: float = 10.0) -> list[str]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and len(fake.calls("sendMessage")) < count:
+        time.sleep(0.05)
+    return [call.params["text"] for call in fake.calls("sendMessage")]

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.senders.telegram import TelegramSender
 from bot.telegram.digest import enqueue_overdue_digest
+from bot.telegram.webhook import SECRET_HEADER
 from storage.cases import apply_event, get_case_by_code, open_case
 from storage.models import DueItem, OutboxMessage, Resident
 from storage.outbox import deliver_due
@@ -32,12 +33,15 @@ from tests.security.conftest import (
     GRID,
     RESIDENT_OPENID,
     RESIDENT_PHONE,
+    SECRET,
     START,
     STREET,
     STREET_GROUP,
     WORKER,
     WORKER_CHAT,
     FakeTelegramAPI,
+    command,
+    wait_for_replies,
 )
 
 DESCRIPTION = (
@@ -246,3 +250,30 @@ def test_free_text_queued_for_staff_is_stored_masked_and_for_the_resident_as_wri
         "case_code": "YX-20261130-0001",
     }
     assert texts["resident"]["params"]["text"] == typed  # the resident's own words, to the resident only
+
+
+def test_the_task_list_a_worker_asks_for_shows_addresses_masked(
+    staff: Callable[[], Session], fake_telegram: FakeTelegramAPI, webhook: str
+) -> None:
+    """/tasks answers in the chat directly (not through the outbox): its lines are masked too."""
+    import httpx
+
+    with staff() as session, session.begin():
+        resident = session.execute(select(Resident).where(Resident.openid == RESIDENT_OPENID)).scalar_one()
+        open_case(
+            session,
+            now=START,
+            description="占道",
+            category="交通秩序",
+            resident_id=resident.id,
+            address="车主13900139000 粤AD12345",
+            street_code=STREET,
+            community_code=COMMUNITY,
+            grid_id=GRID,
+            worker_id=WORKER,
+        )
+    answer = httpx.post(webhook, json=command("/tasks"), headers={SECRET_HEADER: SECRET}, timeout=10)
+    assert answer.status_code == 200
+    replies = wait_for_replies(fake_telegram, 1)
+    assert len(replies) == 1 and "在办事项（1）" in replies[0]
+    assert leaks(replies[0]) == [] and "139****9000" in replies[0]
