@@ -60,7 +60,8 @@ def run_forever(environ: Mapping[str, str], stop: threading.Event | None = None)
     engine = make_engine(database_url(environ))
     session_factory = partial(Session, engine, future=True)
     senders = channel_senders(environ, session_factory)
-    worker_id = f"{socket.gethostname()}:{os.getpid()}"
+    # The instance name (gridsec serve sets GRIDSEC_INSTANCE: worker-1, worker-2) says which worker fired a limit.
+    worker_id = f"{environ.get('GRIDSEC_INSTANCE', 'worker')}@{socket.gethostname()}:{os.getpid()}"
     stop = stop or threading.Event()
     logger.info("worker %s started", worker_id)
     while not stop.is_set():
