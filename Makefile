@@ -51,6 +51,9 @@ run: setup ## set up, then start the whole service on localhost (local mode with
 test: setup ## the whole test suite (pytest: storage, routing, NLU quality floors, channels)
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
+soak: setup ## the long soak variants of the fuzz and fault tests (pytest -m soak; deselected by `make test`)
+	@$(PY) -m pytest -m soak $(PYTEST_ARGS)
+
 bench: setup ## the benchmarks, each with its baseline from the same run
 	@$(GRIDSEC) bench
 

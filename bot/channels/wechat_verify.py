@@ -40,7 +40,7 @@ def verified_query(token: str, args: Mapping[str, str], now: datetime) -> dict[s
     try:
         check_signature(token, query["signature"], query["timestamp"], query["nonce"])
         age = abs(now.timestamp() - int(query["timestamp"]))
-    except (InvalidSignatureException, ValueError) as error:
+    except (InvalidSignatureException, ValueError, OverflowError) as error:  # 10**400 overflows a float
         raise ChannelAuthError("bad WeChat signature") from error
     if age > MAX_SIGNATURE_AGE_S:
         raise ChannelAuthError(f"stale WeChat signature ({age:.0f} s from now)")
