@@ -45,11 +45,13 @@ def queue_workload(session: Session, now: datetime, cases: int, messages: int) -
     return Workload(org, case_ids, resident_texts, worker_texts)
 
 
-def pending_work(session: Session, now: datetime) -> int:
-    """Outbox rows still pending plus due items past their limit still pending."""
-    outbox = session.execute(
-        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
-    ).scalar_one()
+def pending_work(session: Session, now: datetime, *, leased: bool = True) -> int:
+    """Outbox rows still pending (with `leased=False`, only those due at `now`: not held by a worker's lease)
+    plus due items past their limit still pending."""
+    query = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
+    if not leased:
+        query = query.where(OutboxMessage.next_attempt_at <= now)
+    outbox = session.execute(query).scalar_one()
     due = session.execute(
         select(func.count()).select_from(DueItem).where(DueItem.status == "pending", DueItem.due_at <= now)
     ).scalar_one()
