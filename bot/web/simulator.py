@@ -102,6 +102,10 @@ class _Simulator:
         try:
             async with self.client() as client:
                 await post_to_webhook(client, self.webhook, self.wechat, xml)
+        except httpx.HTTPStatusError as error:
+            logger.warning("simulator: WeChat webhook refused the message: %s", error)
+            status = error.response.status_code
+            return _bad(f"Rasa's WeChat webhook refused the message ({status}): check WECHAT_TOKEN/AES key", 502)
         except httpx.HTTPError as error:
             logger.warning("simulator: WeChat webhook failed: %s", error)
             return _bad(f"Rasa's WeChat webhook ({self.webhook}) is not answering yet: {error}", 503)
