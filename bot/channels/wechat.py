@@ -2,7 +2,9 @@
 
 Webhook: `/webhooks/wechat/webhook`. A POST runs in one fixed order (STYLE.md §2):
 verify (signature, freshness) -> decrypt (AES safe mode) -> parse (defusedxml first) -> dedupe (database)
--> ack (`success` at once) -> work (normalise, fetch media, `on_new_message`) as a background task.
+-> ack (`success` at once) -> work (fetch media, `on_new_message`) as a background task. The normalised
+message is recorded as a pending `inbound_turns` row with the dedupe key, before the ack, and marked done when
+the turn ends: a Rasa process killed mid-turn loses nothing, a restarted (or another) instance re-runs it.
 Replies never call WeChat here: `WeChatOutput` writes outbox rows, and the delivery worker sends them
 with `bot.senders.wechat.WeChatSender` (customer-service API, template fallback outside 48 hours).
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -36,10 +39,14 @@ from bot.channels.wechat_media import PhotoReader, fetch_photo
 from bot.channels.wechat_store import (
     Arrival,
     choice_payload,
+    claim_unfinished_turns,
+    finish_turn,
     inbound_key,
+    postpone_turn,
     queue_reply,
     recent_inbound_count,
     record_arrival,
+    record_turn,
     signature_key,
 )
 from bot.channels.wechat_verify import PayloadTooLarge, decrypted, read_body, refusal, verified_query
@@ -56,6 +63,9 @@ RATE_WINDOW = timedelta(minutes=1)
 DRAIN_TIMEOUT_S = 30.0  # shutdown waits this long for turns in flight
 CHOICE_TTL = timedelta(hours=2)  # a numbered list of choices is answerable this long
 TOO_FAST = "您发送得太频繁了，请稍等一分钟再发。"
+TURN_LEASE = timedelta(minutes=2)  # after this, another instance may take over a turn still pending
+TURN_RETRY_DELAY = timedelta(seconds=30)  # a turn that raised is tried again this much later
+RESUME_INTERVAL_S = 15.0  # how often an instance looks for turns nobody alive is running
 Clock = Callable[[], datetime]
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
@@ -117,7 +127,9 @@ class WeChatInput(InputChannel):
     @classmethod
     def from_credentials(cls, credentials: Mapping[str, Any] | None) -> WeChatInput:
         """Copy the configuration (credentials first, then environment); no I/O, no clients."""
-        return cls(WeChatChannelConfig.from_sources(credentials, os.environ))
+        return cls(
+            WeChatChannelConfig.from_sources(credentials, os.environ), instance=os.environ.get("GRIDSEC_INSTANCE")
+        )
 
     def __init__(
         self,
@@ -128,8 +140,17 @@ class WeChatInput(InputChannel):
         clock: Clock = utcnow,
         media_root: Path | None = None,
         photo_reader: PhotoReader | None = None,
+        instance: str | None = None,
+        turn_lease: timedelta = TURN_LEASE,
+        resume_interval_s: float = RESUME_INTERVAL_S,
     ) -> None:
         self.config = config
+        # `instance` names this process across restarts (gridsec serve sets GRIDSEC_INSTANCE); the boot id
+        # tells this life from an earlier one, whose unfinished turns are resumed at once.
+        self.instance = instance or socket.gethostname()
+        self.owner = f"{self.instance}:{uuid.uuid4().hex[:12]}"
+        self._turn_lease = turn_lease
+        self._resume_interval_s = resume_interval_s
         self._engine = engine
         self._client = client
         self._clock = clock
@@ -174,8 +195,13 @@ class WeChatInput(InputChannel):
     def _extract_plaintext(self, body: bytes, query: Mapping[str, str]) -> bytes:
         return decrypted(self.crypto, body, query)
 
-    def _record(self, msg: BaseMessage, query: Mapping[str, str]) -> tuple[Arrival, int]:
-        """Dedupe and replay check in one transaction; for a new message, also its sender's recent count."""
+    def _record(
+        self, msg: BaseMessage, inbound: Inbound | None, query: Mapping[str, str]
+    ) -> tuple[Arrival, Inbound | None]:
+        """Dedupe, replay check and (for a new message) the pending turn, in one transaction.
+
+        Returns the arrival and the turn to run now (None when there is nothing to run).
+        """
         signed = query["msg_signature"] or query["signature"]
         now = self._clock()
         with self._session() as session:
@@ -184,12 +210,18 @@ class WeChatInput(InputChannel):
             )
             if arrival is Arrival.REPLAY:
                 session.rollback()  # a refused request leaves nothing behind
-                return arrival, 0
-            recent = (
-                recent_inbound_count(session, msg.source, now - RATE_WINDOW) if arrival is Arrival.NEW else 0
-            )
+                return arrival, None
+            turn = None
+            if arrival is Arrival.NEW and inbound is not None:
+                turn = _rate_limited(msg.source, inbound, recent_inbound_count(session, msg.source, now - RATE_WINDOW))
+            if turn is not None and (turn.text is not None or turn.reply is not None):
+                payload = {"msg_type": msg.type, "text": turn.text, "metadata": turn.metadata,
+                           "reply": turn.reply, "media_id": turn.media_id}
+                record_turn(session, inbound_key(msg), msg.source, payload, self.owner, now, self._turn_lease)
+            else:
+                turn = None
             session.commit()
-        return arrival, recent
+        return arrival, turn
 
     # -- the background work ----------------------------------------------------------------------------
     def _schedule(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
@@ -204,58 +236,85 @@ class WeChatInput(InputChannel):
             for task in stuck:
                 logger.error("WeChat turn still running at shutdown, abandoned: %s", task.get_name())
 
-    def _dispatch(self, msg: BaseMessage, recent: int, on_new_message: OnNewMessage) -> None:
-        """Start the turn, or over the per-openid rate limit tell the resident once and drop the rest."""
-        try:
-            inbound = normalise(msg)
-        except Exception:  # the edge: a normaliser bug must not turn an acknowledged message into a 500
-            logger.exception("WeChat message %s could not be normalised", inbound_key(msg))
-            return
-        if recent > RATE_LIMIT:
-            logger.warning(
-                "WeChat resident %s over the rate limit (%s in %s)", msg.source, recent, RATE_WINDOW
-            )
-            inbound = Inbound(
-                text=None, metadata=inbound.metadata, reply=TOO_FAST if recent == RATE_LIMIT + 1 else None
-            )
-        if inbound.text is not None or inbound.reply is not None:
-            self._schedule(self._work(msg, inbound, on_new_message), name=f"wechat turn {inbound_key(msg)}")
+    def _finish(self, key: str, *, failed: bool) -> None:
+        with self._session() as session, session.begin():
+            if failed:
+                postpone_turn(session, key, self.owner, self._clock() + TURN_RETRY_DELAY)
+            else:
+                finish_turn(session, key, self.owner, self._clock())
+
+    def _claim_unfinished(self) -> list[tuple[str, str, dict[str, Any]]]:
+        with self._session() as session, session.begin():
+            turns = claim_unfinished_turns(session, self.owner, self.instance, self._clock(), self._turn_lease)
+            return [(turn.key, turn.sender_id, dict(turn.payload)) for turn in turns]
+
+    async def resume_unfinished(self, on_new_message: OnNewMessage, agent: Any = None) -> int:
+        """Re-run the acknowledged turns nobody alive is running; returns how many were started.
+
+        A turn Rasa had already saved to the tracker (it died between saving and marking the row done) is only
+        marked done: its replies were queued before the save, under keys a re-run would not duplicate anyway.
+        """
+        started = 0
+        for key, openid, payload in await asyncio.to_thread(self._claim_unfinished):
+            if await _tracker_has_message(agent, openid, key):
+                await asyncio.to_thread(self._finish, key, failed=False)
+                continue
+            inbound = Inbound(text=payload.get("text"), metadata=dict(payload.get("metadata") or {}),
+                              reply=payload.get("reply"), media_id=payload.get("media_id"))
+            logger.warning("resuming unfinished WeChat turn %s", key)
+            self._schedule(self._work(key, openid, str(payload.get("msg_type")), inbound, on_new_message),
+                           name=f"wechat turn {key} (resumed)")
+            started += 1
+        return started
+
+    async def _resume_forever(self, on_new_message: OnNewMessage, agent: Any) -> None:
+        while True:
+            try:
+                await self.resume_unfinished(on_new_message, agent)
+            except Exception:  # a database outage must not end the loop
+                logger.exception("resuming unfinished WeChat turns failed; retrying")
+            await asyncio.sleep(self._resume_interval_s)
 
     def _resolve_choice(self, openid: str, text: str) -> dict[str, str] | None:
         with self._session() as session:
             return choice_payload(session, openid, text, self._clock() - CHOICE_TTL)
 
-    async def _work(self, msg: BaseMessage, inbound: Inbound, on_new_message: OnNewMessage) -> None:
-        openid = msg.source
+    async def _work(
+        self, key: str, openid: str, msg_type: str, inbound: Inbound, on_new_message: OnNewMessage
+    ) -> None:
+        """Run one acknowledged turn, then mark its row done (or leave it pending to be tried again)."""
         lock = self._sender_locks.setdefault(openid, asyncio.Lock())
         async with lock:  # one resident's messages run in arrival order
+            failed = False
             try:
-                output = self.get_output_channel(turn_key=inbound_key(msg))
-                if inbound.reply:
-                    await output.send_text_message(openid, inbound.reply)
-                if inbound.text is None:
-                    return
-                text, metadata = inbound.text, dict(inbound.metadata)
-                if msg.type == "text" and (
-                    choice := await asyncio.to_thread(self._resolve_choice, openid, text)
-                ):
-                    text, metadata = choice["payload"], metadata | {"choice": choice}
-                if inbound.media_id:
-                    text, metadata = await fetch_photo(
-                        self.client, inbound.media_id, text, metadata, self._media_root, self._photo_reader
-                    )
-                await on_new_message(
-                    UserMessage(
-                        text,
-                        output,
-                        openid,
-                        input_channel=CHANNEL_NAME,
-                        message_id=inbound_key(msg),
-                        metadata=metadata,
-                    )
-                )
+                await self._run_turn(key, openid, msg_type, inbound, on_new_message)
             except Exception:  # the edge: log with the traceback; WeChat has had its answer already
-                logger.exception("WeChat turn for %s failed", inbound_key(msg))
+                logger.exception("WeChat turn for %s failed; it stays pending and is tried again", key)
+                failed = True
+            try:
+                await asyncio.to_thread(self._finish, key, failed=failed)
+            except SQLAlchemyError:  # still pending: resumed later, and its replies are keyed, so none doubles
+                logger.exception("WeChat turn %s ran but could not be marked done", key)
+
+    async def _run_turn(
+        self, key: str, openid: str, msg_type: str, inbound: Inbound, on_new_message: OnNewMessage
+    ) -> None:
+        output = self.get_output_channel(turn_key=key)
+        if inbound.reply:
+            await output.send_text_message(openid, inbound.reply)
+        if inbound.text is None:
+            return
+        text, metadata = inbound.text, dict(inbound.metadata)
+        if msg_type == "text" and (choice := await asyncio.to_thread(self._resolve_choice, openid, text)):
+            text, metadata = choice["payload"], metadata | {"choice": choice}
+        if inbound.media_id:
+            text, metadata = await fetch_photo(
+                self.client, inbound.media_id, text, metadata, self._media_root, self._photo_reader
+            )
+        message = UserMessage(
+            text, output, openid, input_channel=CHANNEL_NAME, message_id=key, metadata=metadata
+        )
+        await on_new_message(message)
 
     # -- the blueprint --------------------------------------------------------------------------------
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
@@ -280,7 +339,7 @@ class WeChatInput(InputChannel):
                 query = self._extract_verified_query(request)
                 plaintext = self._extract_plaintext(await read_body(request), query)
                 msg = parse_safely(plaintext)
-                arrival, recent = await asyncio.to_thread(self._record, msg, query)
+                arrival, turn = await asyncio.to_thread(self._record, msg, _normalised(msg), query)
             except ChannelAuthError as error:
                 return refusal(403, error)
             except PayloadTooLarge as error:
@@ -292,12 +351,52 @@ class WeChatInput(InputChannel):
                 return response.text("try again", status=503)
             if arrival is Arrival.REPLAY:
                 return refusal(403, ChannelAuthError(f"signature replayed for {inbound_key(msg)}"))
-            if arrival is Arrival.NEW:
-                self._dispatch(msg, recent, on_new_message)
+            if turn is not None:
+                key = inbound_key(msg)
+                self._schedule(self._work(key, msg.source, msg.type, turn, on_new_message), name=f"wechat turn {key}")
             return response.text("success")
 
+        @wechat_webhook.listener("after_server_start")
+        async def resume_turns(app: Any, _: Any) -> None:
+            # Rasa loads the agent before the server starts, so its tracker store is there to check against.
+            agent = getattr(app.ctx, "agent", None)
+            app.ctx.wechat_resumer = asyncio.get_running_loop().create_task(
+                self._resume_forever(on_new_message, agent), name="wechat resume unfinished turns"
+            )
+
         @wechat_webhook.listener("before_server_stop")
-        async def finish_turns(*_: Any) -> None:
+        async def finish_turns(app: Any, _: Any) -> None:
+            resumer = getattr(app.ctx, "wechat_resumer", None)
+            if resumer is not None:
+                resumer.cancel()
             await self.drain()
 
         return wechat_webhook
+
+
+def _normalised(msg: BaseMessage) -> Inbound | None:
+    """The message as Rasa gets it, or None when the normaliser failed (logged; WeChat is still answered)."""
+    try:
+        return normalise(msg)
+    except Exception:  # the edge: a normaliser bug must not turn an acknowledged message into a 500
+        logger.exception("WeChat message %s could not be normalised", inbound_key(msg))
+        return None
+
+
+def _rate_limited(openid: str, inbound: Inbound, recent: int) -> Inbound:
+    """Over the per-openid rate limit: tell the resident once, then drop the rest (no turn)."""
+    if recent <= RATE_LIMIT:
+        return inbound
+    logger.warning("WeChat resident %s over the rate limit (%s in %s)", openid, recent, RATE_WINDOW)
+    return Inbound(text=None, metadata=inbound.metadata, reply=TOO_FAST if recent == RATE_LIMIT + 1 else None)
+
+
+async def _tracker_has_message(agent: Any, sender_id: str, message_id: str) -> bool:
+    """Whether Rasa's tracker store already holds the user message `message_id` (its turn completed)."""
+    tracker_store = getattr(agent, "tracker_store", None)
+    if tracker_store is None:
+        return False
+    tracker = await tracker_store.retrieve(sender_id)
+    if tracker is None:
+        return False
+    return any(getattr(event, "message_id", None) == message_id for event in tracker.events if event.type_name == "user")

@@ -16,15 +16,16 @@ import hashlib
 import logging
 import unicodedata
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 from wechatpy.messages import BaseMessage
 
 from storage.dedupe import first_seen
-from storage.models import InboundDedupe, OutboxMessage
+from storage.models import InboundDedupe, InboundTurn, OutboxMessage
 from storage.outbox import enqueue
 
 logger = logging.getLogger(__name__)
@@ -145,4 +146,96 @@ def recent_inbound_count(session: Session, openid: str, since: datetime) -> int:
                 InboundDedupe.seen_at >= since,
             )
         ).scalar_one()
+    )
+
+
+# -- durable inbound turns -------------------------------------------------------------------------------
+# An acknowledged message is written as an `inbound_turns` row in the transaction that records its dedupe key,
+# so "acknowledged" and "will be answered" are one fact. The turn is marked done when Rasa finishes it; a row
+# still pending after its process died is claimed again (compare-and-set on owner) and re-run.
+
+MAX_TURN_ATTEMPTS = 3  # a message that kills Rasa three times is parked as failed, not retried forever
+
+
+def record_turn(
+    session: Session, key: str, openid: str, payload: Mapping[str, Any], owner: str, now: datetime, lease: timedelta
+) -> None:
+    """Add the pending turn for an acknowledged message, in the caller's (dedupe) transaction."""
+    session.add(
+        InboundTurn(
+            channel=CHANNEL,
+            key=key,
+            sender_id=openid,
+            payload=dict(payload),
+            status="pending",
+            owner=owner,
+            attempts=1,
+            received_at=now,
+            lease_until=now + lease,
+        )
+    )
+
+
+def finish_turn(session: Session, key: str, owner: str, now: datetime, status: str = "done") -> bool:
+    """Mark a turn done (or failed) if `owner` still holds it; False when another process took it over."""
+    result = session.execute(
+        update(InboundTurn)
+        .where(InboundTurn.channel == CHANNEL, InboundTurn.key == key, InboundTurn.owner == owner)
+        .where(InboundTurn.status == "pending")
+        .values(status=status, finished_at=now)
+    )
+    return bool(result.rowcount)
+
+
+def postpone_turn(session: Session, key: str, owner: str, until: datetime) -> None:
+    """Leave a failed turn pending, to be tried again by whoever claims it after `until`."""
+    session.execute(
+        update(InboundTurn)
+        .where(InboundTurn.channel == CHANNEL, InboundTurn.key == key, InboundTurn.owner == owner)
+        .where(InboundTurn.status == "pending")
+        .values(lease_until=until)
+    )
+
+
+def claim_unfinished_turns(
+    session: Session, owner: str, instance: str, now: datetime, lease: timedelta, limit: int = 50
+) -> list[InboundTurn]:
+    """Claim pending turns that nobody alive is running, oldest first; commit to keep the claims.
+
+    Claimable: turns whose lease ran out (their process is gone or gave up), and at once the turns of this
+    instance's earlier life (`<instance>:<other boot id>`), since a process that restarted under the same
+    instance name cannot still be running them. Each claim is a compare-and-set on `owner`, so two instances
+    racing for one turn agree on one winner. Turns past MAX_TURN_ATTEMPTS are marked failed instead.
+    """
+    prefix = f"{instance}:"
+    candidates = session.execute(
+        select(InboundTurn.id, InboundTurn.owner, InboundTurn.attempts)
+        .where(InboundTurn.channel == CHANNEL, InboundTurn.status == "pending", InboundTurn.owner != owner)
+        .where(or_(InboundTurn.lease_until < now, InboundTurn.owner.startswith(prefix, autoescape=True)))
+        .order_by(InboundTurn.received_at, InboundTurn.id)
+        .limit(limit)
+    ).all()
+    claimed_ids = []
+    for turn_id, previous_owner, attempts in candidates:
+        gives_up = attempts >= MAX_TURN_ATTEMPTS
+        values: dict[str, Any] = (
+            {"status": "failed", "finished_at": now}
+            if gives_up
+            else {"owner": owner, "attempts": attempts + 1, "lease_until": now + lease}
+        )
+        result = session.execute(
+            update(InboundTurn)
+            .where(InboundTurn.id == turn_id, InboundTurn.owner == previous_owner, InboundTurn.status == "pending")
+            .values(**values)
+        )
+        if result.rowcount and gives_up:
+            logger.error("WeChat turn %s failed %s times; parked as failed", turn_id, attempts)
+        elif result.rowcount:
+            claimed_ids.append(turn_id)
+    if not claimed_ids:
+        return []
+    return list(
+        session.execute(select(InboundTurn).where(InboundTurn.id.in_(claimed_ids)).order_by(InboundTurn.id))
+        .scalars()
+        .all()
     )

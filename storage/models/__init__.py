@@ -14,7 +14,7 @@ from storage.models.cases import (
     Rating,
     Resident,
 )
-from storage.models.messaging import ConsoleMessage, DueItem, InboundDedupe, OutboxMessage
+from storage.models.messaging import ConsoleMessage, DueItem, InboundDedupe, InboundTurn, OutboxMessage
 from storage.models.org import (
     ROLE_VALUES,
     ChatBinding,
@@ -45,6 +45,7 @@ __all__ = [
     "DutyShift",
     "Grid",
     "InboundDedupe",
+    "InboundTurn",
     "OutboxMessage",
     "Person",
     "Rating",

@@ -126,3 +126,34 @@ class PendingPhoto(Base):
     created_at = Column(UTCDateTime, nullable=False)
 
     __table_args__ = (UniqueConstraint("channel", "user_id", "chat_id"),)
+
+
+class InboundTurn(Base):
+    """A resident's message that was acknowledged (WeChat got `success`) and must still run as a Rasa turn.
+
+    Written in the same transaction as its `inbound_dedupe` row, so an acknowledged message is never lost:
+    a Rasa process that dies mid-turn leaves the row `pending`, and a restarted (or another) instance runs
+    it again. `payload` is the normalised message (msg_type, text, metadata, reply, media_id). `owner` is the
+    process running it (`<instance>:<boot id>`); `lease_until` is when another instance may take it over.
+    status: pending -> done, or pending -> failed after `attempts` tries (logged, never silently dropped).
+    """
+
+    __tablename__ = "inbound_turns"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    channel = Column(String(16), nullable=False)
+    key = Column(String(128), nullable=False)
+    sender_id = Column(String(64), nullable=False)
+    payload = Column(JsonDoc, nullable=False)
+    status = Column(String(16), nullable=False, default="pending")
+    owner = Column(String(96), nullable=False)
+    attempts = Column(Integer, nullable=False, default=1)
+    received_at = Column(UTCDateTime, nullable=False)
+    lease_until = Column(UTCDateTime, nullable=False)
+    finished_at = Column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'done', 'failed')", name="status"),
+        UniqueConstraint("channel", "key"),
+        Index("ix_inbound_turns_pending", "status", "lease_until"),
+    )
