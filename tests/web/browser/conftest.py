@@ -217,3 +217,40 @@ def screenshot(page: Any, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=False)
     return path
+
+
+TIMEOUT_MS = 90_000
+
+
+def card_button(page: Any, pane: str, code: str, label: str) -> Any:
+    """The button `label` on a bot message in a simulator pane that names case `code`."""
+    return page.locator(f"#{pane}-log .bot-card", has_text=code).locator(".tg-button", has_text=label)
+
+
+def press(page: Any, pane: str, code: str, label: str, *, then_gone: bool = True) -> None:
+    """Press a card's button; by default wait until the bot has edited it away (the press was handled)."""
+    from playwright.sync_api import expect
+
+    button = card_button(page, pane, code, label)
+    button.last.wait_for(state="visible", timeout=TIMEOUT_MS)
+    button.last.click()
+    if then_gone:
+        expect(button).to_have_count(0, timeout=TIMEOUT_MS)
+
+
+def wait_bot_text(page: Any, pane: str, pattern: str) -> None:
+    """Wait for a bot message in a pane (WeChat replies or Telegram messages) matching `pattern`."""
+    import re
+
+    selector = "#wechat-log .bot-reply" if pane == "wechat" else f"#{pane}-log .bot-card"
+    page.locator(selector, has_text=re.compile(pattern)).last.wait_for(state="visible", timeout=TIMEOUT_MS)
+
+
+def login(page: Any, console: str, username: str, password: str = "gridsec-demo") -> None:
+    import re
+
+    page.goto(f"{console}/")
+    page.fill("#login-username", username)
+    page.fill("#login-password", password)
+    page.click("#login-submit")
+    page.locator("#me", has_text=re.compile(".+")).wait_for(timeout=TIMEOUT_MS)

@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.web.browser.conftest import LocalStack, screenshot
+from tests.web.browser.conftest import TIMEOUT_MS, LocalStack, login, press, screenshot, wait_bot_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.model, pytest.mark.postgres]
 
 RESIDENT = "oSimResident0000000000000002"  # the simulator's second preset resident (李先生)
-TIMEOUT_MS = 90_000
 
 
 def open_preset_case(stack: LocalStack) -> str:
@@ -49,24 +48,6 @@ def open_preset_case(stack: LocalStack) -> str:
     return code
 
 
-def press(page: Any, pane: str, label: str) -> None:
-    button = page.locator(f"#{pane}-log .tg-button", has_text=label).last
-    button.wait_for(state="visible", timeout=TIMEOUT_MS)
-    button.click()
-
-
-def wait_text(page: Any, selector: str, pattern: str) -> None:
-    page.locator(selector, has_text=re.compile(pattern)).last.wait_for(state="visible", timeout=TIMEOUT_MS)
-
-
-def login(page: Any, stack: LocalStack, username: str) -> None:
-    page.goto(f"{stack.console}/")
-    page.fill("#login-username", username)
-    page.fill("#login-password", "gridsec-demo")
-    page.click("#login-submit")
-    page.locator("#me", has_text=re.compile(".+")).wait_for(timeout=TIMEOUT_MS)
-
-
 def test_worker_and_department_work_a_case_in_the_simulator_and_the_console_shows_it(
     local_stack: LocalStack, page: Any, browser: Any
 ) -> None:
@@ -74,24 +55,22 @@ def test_worker_and_department_work_a_case_in_the_simulator_and_the_console_show
     page.goto(f"{local_stack.console}/simulator")
     page.select_option("#resident", index=1)
     page.locator("#worker-who", has_text=code).wait_for(timeout=TIMEOUT_MS)
-    press(page, "worker", "响应")
-    wait_text(page, "#worker-log .note", "已记录")
-    press(page, "worker", "需部门处置")
-    press(page, "worker", "✅")
+    press(page, "worker", code, "响应")
+    press(page, "worker", code, "需部门处置")
+    press(page, "worker", code, "✅")
     page.locator("#dept-who", has_text="HWZX").wait_for(timeout=TIMEOUT_MS)
-    press(page, "dept", "签收")
-    wait_text(page, "#dept-log .note", "已记录")
-    press(page, "dept", "办结")
-    wait_text(page, "#dept-log .bot-card", "请发送处置后的现场照片")
+    press(page, "dept", code, "签收")
+    press(page, "dept", code, "办结", then_gone=False)
+    wait_bot_text(page, "dept", rf"现场照片[\s\S]*{code}")
     page.click("#dept-photo")
-    wait_text(page, "#dept-log .bot-card", "已收到处置后照片")
+    wait_bot_text(page, "dept", f"已收到处置后照片，{code}")
     # The resident's pushes reached the fake WeChat API and show in their chat.
     page.locator("#wechat-log .bot-reply").nth(2).wait_for(timeout=TIMEOUT_MS)
     screenshot(page, "chain-01-simulator")
     local_stack.check_alive()
 
     console = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN").new_page()
-    login(console, local_stack, "demo-centre")
+    login(console, local_stack.console, "demo-centre")
     console.locator(f"#case-table tr[data-code='{code}']").wait_for(timeout=TIMEOUT_MS)
     console.click(f"#case-table tr[data-code='{code}']")
     console.locator("#detail-state[data-state='handled']").wait_for(timeout=TIMEOUT_MS)
@@ -123,7 +102,7 @@ def test_roles_decide_what_the_console_shows(local_stack: LocalStack, browser: A
     code = open_preset_case(local_stack)  # 越华路 is in 北京 street; the case is HWZX's
     for username, sees in (("demo-dept", True), ("demo-street", False)):
         page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-        login(page, local_stack, username)
+        login(page, local_stack.console, username)
         page.locator("#case-count", has_text="共").wait_for(timeout=TIMEOUT_MS)
         rows = page.locator(f"#case-table tr[data-code='{code}']")
         if sees:
