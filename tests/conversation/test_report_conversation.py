@@ -1,0 +1,115 @@
+"""A resident reports a problem to the real bot: asks only what routing needs, reads back, opens the case."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from routing.geo import default_index
+from storage.models import CaseSubscription, OutboxMessage
+from tests.conversation.conftest import Chat, case_by_code
+
+# A point on 越华路 (WGS-84), inside 越秀区.
+YUEHUA_LAT, YUEHUA_LNG = 23.1300, 113.2620
+YUEHUA_POINT = {"lat": YUEHUA_LAT, "lng": YUEHUA_LNG, "source": "gps"}
+
+
+def code_in(replies: list[str]) -> str:
+    for reply in replies:
+        if "编号 YX-" in reply:
+            return reply.split("编号 ")[1].split("，")[0].split("。")[0].strip()
+    raise AssertionError(f"no case code in {replies}")
+
+
+def test_text_report_with_its_place_is_read_back_then_opened(chat: Callable[[], Chat]) -> None:
+    resident = chat()
+    read_back = resident.say("越华路12号门口个井盖烂咗，好危险")
+    assert len(read_back) == 1 and "对吗" in read_back[0] and "越华路" in read_back[0]
+    assert "井盖" in read_back[0]
+    assert resident.cases() == []  # nothing is opened before the resident says 对
+
+    opened = resident.say("对")
+    code = code_in(opened)
+    case = case_by_code(resident.engine, code)
+    assert case.category is not None and "井盖" in read_back[0]
+    assert case.street_code is not None and case.grid_id is not None and case.department_key is not None
+    assert "越华路12号" in case.description
+    with Session(resident.engine, future=True) as session:
+        pushes = (
+            session.execute(select(OutboxMessage).where(OutboxMessage.case_id == case.id)).scalars().all()
+        )
+    # the worker gets the task; the resident was answered in the chat, so no second "已受理" push
+    assert {m.template for m in pushes} == {"task.new_case"}
+    assert resident.tracker_slot("report_draft") is None
+
+
+def test_missing_place_is_asked_and_a_location_message_completes_it(chat: Callable[[], Chat]) -> None:
+    resident = chat()
+    asked = resident.say("门口啲垃圾堆咗成个礼拜冇人清")
+    assert asked and "在哪里" in asked[-1]
+    read_back = resident.say("/provide_location", location=YUEHUA_POINT, msg_type="location")
+    assert "对吗" in read_back[-1]
+    code = code_in(resident.say("好"))
+    case = case_by_code(resident.engine, code)
+    expected = default_index().grid_at(YUEHUA_LAT, YUEHUA_LNG)
+    assert expected is not None and case.grid_id == expected.grid
+    assert (case.lat, case.lng) == (YUEHUA_LAT, YUEHUA_LNG)
+
+
+def test_a_correction_of_the_place_is_read_back_again(chat: Callable[[], Chat]) -> None:
+    resident = chat()
+    first = resident.say("越华路有盏路灯唔着")
+    assert "越华路" in first[-1]
+    corrected = resident.say("不是，是在中山五路")
+    assert "中山五路" in corrected[-1] and "越华路" not in corrected[-1] and "对吗" in corrected[-1]
+    case = case_by_code(resident.engine, code_in(resident.say("对")))
+    assert case.address is not None and "中山五路" in case.address
+
+
+def test_emergency_advice_comes_first_and_the_case_is_urgent(chat: Callable[[], Chat]) -> None:
+    resident = chat()
+    replies = resident.say("越华路12号楼道好大煤气味，好似漏气")
+    assert "119" in replies[0] and "对吗" in replies[-1]
+    case = case_by_code(resident.engine, code_in(resident.say("对")))
+    assert case.urgency == "urgent"
+
+
+def test_a_duplicate_subscribes_the_second_resident(chat: Callable[[], Chat]) -> None:
+    first, second = chat(), chat()
+    first.say("越华路12号门口井盖冇咗")
+    code = code_in(first.say("对"))
+    second.say("越华路12号门口井盖唔见咗")
+    replies = second.say("对")
+    assert any("附近已有居民反映" in reply and code in reply for reply in replies)
+    assert second.cases() == []
+    with Session(first.engine, future=True) as session:
+        followers = session.execute(select(CaseSubscription)).scalars().all()
+    assert len(followers) == 1
+
+
+def test_cancel_while_reporting_stores_nothing(chat: Callable[[], Chat]) -> None:
+    resident = chat()
+    resident.say("越华路有人乱摆卖")
+    replies = resident.say("算了，取消")
+    assert any("已取消" in reply for reply in replies)
+    assert resident.cases() == [] and resident.tracker_slot("report_draft") is None
+
+
+def test_a_status_question_while_asked_where_is_answered_then_the_form_resumes(
+    chat: Callable[[], Chat],
+) -> None:
+    resident = chat()
+    resident.say("有棵树倒咗压住条路")
+    replies = resident.say("我之前报的事情处理得怎么样了")
+    assert any("还没有反映过" in reply for reply in replies)
+    assert "在哪里" in replies[-1]  # back to the question it had asked
+    assert "对吗" in resident.say("/provide_location", location=YUEHUA_POINT)[-1]
+
+
+def test_menu_click_asks_for_the_problem_first(chat: Callable[[], Chat]) -> None:
+    resident = chat()
+    assert "什么问题" in resident.say("/report_issue", event="click", event_key="REPORT_ISSUE")[-1]
+    replies = resident.say("越华路12号有个井盖烂咗")
+    assert "对吗" in replies[-1] and "井盖" in replies[-1]
