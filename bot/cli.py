@@ -158,6 +158,9 @@ def evaluate() -> None:
 
 def main() -> None:
     logging.basicConfig(level=os.environ.get("GRIDSEC_LOG_LEVEL", "WARNING"))
+    from bot.log_redaction import protect_environment
+
+    protect_environment(os.environ)  # tokens, keys and the database password never reach a log line
     app()
 
 

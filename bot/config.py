@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def _int(environ: Mapping[str, str], key: str, default: int) -> int:
 class Settings:
     """GridSec settings. `local_mode` is on when neither WeChat nor Telegram credentials are set."""
 
-    database_url: str
+    database_url: str = field(repr=False)  # may hold a password
     shared_data: Path
     wechat_app_id: str | None
     wechat_secret: Secret | None

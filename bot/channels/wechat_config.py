@@ -137,6 +137,9 @@ def token_storage(config: WeChatChannelConfig) -> SessionStorage | None:
 
 def build_client(config: WeChatChannelConfig) -> GridSecWeChatClient:
     """A wechatpy client for `config` (no network until the first API call)."""
+    from bot.log_redaction import protect
+
+    protect(config.app_secret, config.token, config.aes_key)  # urllib3 logs the token URL at DEBUG
     secret = config.app_secret.reveal() if config.app_secret else LOCAL_APP_SECRET
     return GridSecWeChatClient(
         config.app_id, secret, api_base_url=config.api_base_url, session=token_storage(config)

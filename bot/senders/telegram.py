@@ -103,6 +103,9 @@ class TelegramSender:
         self._down_until = 0.0
 
     def _make_bot(self) -> Bot:
+        from bot.log_redaction import protect
+
+        protect(self._token)  # httpx logs every request URL, and a Bot API URL holds the token
         request = self._request or HTTPXRequest(
             connect_timeout=self._timeout_s, read_timeout=self._timeout_s, write_timeout=self._timeout_s
         )

@@ -39,6 +39,9 @@ def build_application(
     polling: bool = True,
 ) -> Application:
     """An Application with every GridSec handler; no network until it is initialised."""
+    from bot.log_redaction import protect
+
+    protect(token)  # httpx logs every request URL, and a Bot API URL holds the token
     builder = Application.builder().token(token).read_timeout(read_timeout).connect_timeout(read_timeout)
     if api_base:
         builder = builder.base_url(api_base).base_file_url(file_base_for(api_base))
