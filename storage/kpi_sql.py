@@ -1,8 +1,13 @@
-"""The KPIs of storage.kpi computed inside PostgreSQL: one aggregate query instead of a Python fold.
+"""The KPIs of storage.kpi computed inside PostgreSQL, from a per-case projection of the events.
+
+`case_kpi_facts` holds, per case, what the KPIs need from its history (first respond/sign/handle
+times, hops, ratings, ...). A trigger on `case_events` inserts keeps it current in the same
+transaction as the event, and `BACKFILL_SQL` rebuilds it from the events (migration 0007), so the
+dashboard aggregates one narrow row per case instead of folding every event.
 
 Same population and definitions as `storage.kpi.kpis_from_histories`, value for value:
-- "the first X event" is the one with the lowest `seq`, found as `min(ARRAY[seq, ...])` over the
-  case's X events, so a clock that ran backwards changes nothing;
+- "the first X event" is the one with the lowest `seq` (the backfill takes `min(ARRAY[seq, ...])`;
+  the trigger sees events in seq order), so a clock that ran backwards changes nothing;
 - durations are whole microseconds divided by 1e6 in float8, the same rounding as
   `timedelta.total_seconds()`;
 - median and p90 come from `percentile_disc`, which picks the ceil(fraction * n)-th value exactly as
@@ -26,17 +31,114 @@ from storage.timeutil import UTCDateTime
 
 logger = logging.getLogger(__name__)
 
-_TRUTHY_AUTO_DISPATCH = """
-  CASE jsonb_typeof(e.payload -> 'auto_dispatch')
-    WHEN 'boolean' THEN (e.payload -> 'auto_dispatch')::boolean
-    WHEN 'number' THEN (e.payload ->> 'auto_dispatch')::numeric <> 0
-    WHEN 'string' THEN (e.payload ->> 'auto_dispatch') <> ''
-    WHEN 'array' THEN jsonb_array_length(e.payload -> 'auto_dispatch') > 0
-    WHEN 'object' THEN (e.payload -> 'auto_dispatch') <> '{}'::jsonb
-    ELSE false END"""
-_MICROS = "(extract(epoch FROM e.at) * 1000000)::bigint"
-_SHANGHAI_DAY = "(timezone('Asia/Shanghai', timezone('UTC', e.at))::date - DATE '2000-01-01')"
-_HAS_RATING = "e.event = 'confirm' AND coalesce(jsonb_typeof(e.payload -> 'rating'), 'null') <> 'null'"
+def _micros(column: str) -> str:
+    """Whole microseconds since the epoch (date_part's float8 is exact to well under a microsecond)."""
+    return f"round(date_part('epoch', {column}) * 1000000)::bigint"
+
+
+def _shanghai_day(column: str) -> str:
+    return f"(timezone('Asia/Shanghai', timezone('UTC', {column}))::date - DATE '2000-01-01')"
+
+
+def _truthy_auto_dispatch(payload: str) -> str:
+    """Python's truthiness of payload["auto_dispatch"] (absent and null are false)."""
+    value = f"({payload} -> 'auto_dispatch')"
+    return f"""CASE jsonb_typeof({value})
+      WHEN 'boolean' THEN {value}::boolean
+      WHEN 'number' THEN ({payload} ->> 'auto_dispatch')::numeric <> 0
+      WHEN 'string' THEN ({payload} ->> 'auto_dispatch') <> ''
+      WHEN 'array' THEN jsonb_array_length({value}) > 0
+      WHEN 'object' THEN {value} <> '{{}}'::jsonb
+      ELSE false END"""
+
+
+def _is_overdue(event: str, payload: str) -> str:
+    return (
+        f"coalesce({event} = 'escalate' AND jsonb_typeof({payload} -> 'reason') = 'string'"
+        f" AND {payload} ->> 'reason' = 'overdue', false)"
+    )
+
+
+def _has_rating(event: str, payload: str) -> str:
+    return f"({event} = 'confirm' AND coalesce(jsonb_typeof({payload} -> 'rating'), 'null') <> 'null')"
+
+
+def _rating(payload: str) -> str:
+    return f"trunc(({payload} ->> 'rating')::numeric)::bigint"
+
+
+FACT_COLUMNS = (
+    "case_id, report_at, report_us, report_day, auto_dispatch, respond_us, sign_us, handled_us,"
+    " handled_on_site, confirm_day, hops, overdue, reopened, rating_sum, rating_n"
+)
+
+# Rebuild the facts of every case from its events (the migration's backfill, and the bulk generator's).
+BACKFILL_SQL = f"""
+INSERT INTO case_kpi_facts ({FACT_COLUMNS})
+SELECT case_id, report_at, {_micros("report_at")}, {_shanghai_day("report_at")}, auto, respond[2], sign[2],
+       handled[2], handled[3] = 1, confirm[2], hops, overdue, reopened, rating_sum, rating_n
+FROM (
+  SELECT e.case_id,
+    min(e.at) FILTER (WHERE e.event = 'report') AS report_at,
+    coalesce(bool_or({_truthy_auto_dispatch("e.payload")}) FILTER (WHERE e.event = 'report'), false) AS auto,
+    min(ARRAY[e.seq, {_micros("e.at")}]) FILTER (WHERE e.event = 'respond') AS respond,
+    min(ARRAY[e.seq, {_micros("e.at")}]) FILTER (WHERE e.event = 'sign') AS sign,
+    min(ARRAY[e.seq, {_micros("e.at")}, (e.event = 'handle_on_site')::int])
+      FILTER (WHERE e.event IN ('handle', 'handle_on_site')) AS handled,
+    min(ARRAY[e.seq, {_shanghai_day("e.at")}]) FILTER (WHERE e.event = 'confirm') AS confirm,
+    count(*) FILTER (WHERE e.event IN ('dispatch', 'return', 'triage')) AS hops,
+    bool_or({_is_overdue("e.event", "e.payload")}) AS overdue,
+    bool_or(e.event = 'reopen') AS reopened,
+    coalesce(sum({_rating("e.payload")}) FILTER (WHERE {_has_rating("e.event", "e.payload")}), 0) AS rating_sum,
+    count(*) FILTER (WHERE {_has_rating("e.event", "e.payload")}) AS rating_n
+  FROM case_events e
+  GROUP BY e.case_id
+) AS per_case
+WHERE report_at IS NOT NULL
+ON CONFLICT (case_id) DO NOTHING
+"""
+
+# Events are appended in `seq` order under the case's row lock (storage.cases.apply_event), so the
+# first event of a kind to arrive is the first by seq: each column is set once, counters add up.
+TRIGGER_SQL = f"""
+CREATE OR REPLACE FUNCTION case_kpi_facts_on_event() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  has_rating boolean := {_has_rating("NEW.event", "NEW.payload")};
+  handled boolean := NEW.event IN ('handle', 'handle_on_site');
+BEGIN
+  IF NEW.event = 'report' THEN
+    INSERT INTO case_kpi_facts ({FACT_COLUMNS})
+    VALUES (NEW.case_id, NEW.at, {_micros("NEW.at")}, {_shanghai_day("NEW.at")},
+            {_truthy_auto_dispatch("NEW.payload")}, NULL, NULL, NULL, NULL, NULL, 0, false, false, 0, 0)
+    ON CONFLICT (case_id) DO NOTHING;
+    RETURN NULL;
+  END IF;
+  UPDATE case_kpi_facts SET
+    respond_us = CASE WHEN NEW.event = 'respond' AND respond_us IS NULL THEN {_micros("NEW.at")} ELSE respond_us END,
+    sign_us = CASE WHEN NEW.event = 'sign' AND sign_us IS NULL THEN {_micros("NEW.at")} ELSE sign_us END,
+    handled_us = CASE WHEN handled AND handled_us IS NULL THEN {_micros("NEW.at")} ELSE handled_us END,
+    handled_on_site = CASE WHEN handled AND handled_us IS NULL THEN NEW.event = 'handle_on_site'
+                      ELSE handled_on_site END,
+    confirm_day = CASE WHEN NEW.event = 'confirm' AND confirm_day IS NULL THEN {_shanghai_day("NEW.at")}
+                  ELSE confirm_day END,
+    hops = hops + CASE WHEN NEW.event IN ('dispatch', 'return', 'triage') THEN 1 ELSE 0 END,
+    overdue = overdue OR {_is_overdue("NEW.event", "NEW.payload")},
+    reopened = reopened OR NEW.event = 'reopen',
+    rating_sum = rating_sum + CASE WHEN has_rating THEN {_rating("NEW.payload")} ELSE 0 END,
+    rating_n = rating_n + CASE WHEN has_rating THEN 1 ELSE 0 END
+  WHERE case_id = NEW.case_id;
+  RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER case_kpi_facts_on_event AFTER INSERT ON case_events
+  FOR EACH ROW EXECUTE FUNCTION case_kpi_facts_on_event();
+"""
+
+DROP_TRIGGER_SQL = """
+DROP TRIGGER IF EXISTS case_kpi_facts_on_event ON case_events;
+DROP FUNCTION IF EXISTS case_kpi_facts_on_event();
+"""
+
 _STAGE_AGGREGATES = ",\n".join(
     f"""  count({stage}_s) AS {stage}_n,
   percentile_disc(0.5) WITHIN GROUP (ORDER BY {stage}_s) AS {stage}_lower_mid,
@@ -45,49 +147,32 @@ _STAGE_AGGREGATES = ",\n".join(
     for stage in ("respond", "dispatch", "handle")
 )
 
+# LEFT JOIN: every facts row has its case (foreign key); with no filter and no grouping PostgreSQL
+# drops the join altogether.
 KPI_QUERY = text(
     f"""
-WITH population AS (
-  SELECT r.case_id,
-         CASE :by WHEN 'street' THEN c.street_code WHEN 'department' THEN c.department_key END AS grp
-  FROM case_events r JOIN cases c ON c.id = r.case_id
-  WHERE r.event = 'report'
-    AND (CAST(:start AS timestamp) IS NULL OR r.at >= :start)
-    AND (CAST(:end AS timestamp) IS NULL OR r.at < :end)
+WITH stages AS (
+  SELECT CASE CAST(:by AS text) WHEN 'street' THEN c.street_code WHEN 'department' THEN c.department_key END
+           AS grp,
+    f.report_day, f.confirm_day, f.auto_dispatch, f.hops, f.overdue, f.handled_us, f.reopened,
+    f.rating_sum, f.rating_n,
+    (f.respond_us - f.report_us)::float8 / 1000000::float8 AS respond_s,
+    (f.sign_us - f.respond_us)::float8 / 1000000::float8 AS dispatch_s,
+    (CASE WHEN f.handled_on_site THEN f.handled_us - f.respond_us ELSE f.handled_us - f.sign_us END)::float8
+      / 1000000::float8 AS handle_s
+  FROM case_kpi_facts f LEFT JOIN cases c ON c.id = f.case_id
+  WHERE (CAST(:start AS timestamp) IS NULL OR f.report_at >= :start)
+    AND (CAST(:end AS timestamp) IS NULL OR f.report_at < :end)
     AND (CAST(:street AS text) IS NULL OR c.street_code = :street)
     AND (CAST(:department AS text) IS NULL OR c.department_key = :department)
-), facts AS (
-  SELECT p.grp,
-    min(ARRAY[e.seq, {_MICROS}, {_SHANGHAI_DAY}]) FILTER (WHERE e.event = 'report') AS report,
-    min(ARRAY[e.seq, {_MICROS}]) FILTER (WHERE e.event = 'respond') AS respond,
-    min(ARRAY[e.seq, {_MICROS}]) FILTER (WHERE e.event = 'sign') AS sign,
-    min(ARRAY[e.seq, {_MICROS}, (e.event = 'handle_on_site')::int])
-      FILTER (WHERE e.event IN ('handle', 'handle_on_site')) AS handled,
-    min(ARRAY[e.seq, {_SHANGHAI_DAY}]) FILTER (WHERE e.event = 'confirm') AS confirm,
-    bool_or({_TRUTHY_AUTO_DISPATCH}) FILTER (WHERE e.event = 'report') AS auto,
-    count(*) FILTER (WHERE e.event IN ('dispatch', 'return', 'triage')) AS hops,
-    bool_or(e.event = 'escalate' AND jsonb_typeof(e.payload -> 'reason') = 'string'
-            AND e.payload ->> 'reason' = 'overdue') AS overdue,
-    bool_or(e.event = 'reopen') AS reopened,
-    sum(trunc((e.payload ->> 'rating')::numeric)) FILTER (WHERE {_HAS_RATING}) AS rating_sum,
-    count(*) FILTER (WHERE {_HAS_RATING}) AS rating_n
-  FROM population p JOIN case_events e ON e.case_id = p.case_id
-  GROUP BY p.case_id, p.grp
-), stages AS (
-  SELECT grp, report, confirm, handled, auto, hops, overdue, reopened, rating_sum, rating_n,
-    (respond[2] - report[2])::float8 / 1000000::float8 AS respond_s,
-    (sign[2] - respond[2])::float8 / 1000000::float8 AS dispatch_s,
-    (CASE WHEN handled[3] = 1 THEN handled[2] - respond[2] ELSE handled[2] - sign[2] END)::float8
-      / 1000000::float8 AS handle_s
-  FROM facts
 )
 SELECT grp,
   count(*) AS cases,
-  count(*) FILTER (WHERE confirm[2] = report[3]) AS same_day,
-  count(*) FILTER (WHERE auto) AS auto,
+  count(*) FILTER (WHERE confirm_day = report_day) AS same_day,
+  count(*) FILTER (WHERE auto_dispatch) AS auto,
   coalesce(sum(hops), 0) AS hops,
   count(*) FILTER (WHERE overdue) AS overdue,
-  count(handled) AS handled,
+  count(handled_us) AS handled,
   count(*) FILTER (WHERE reopened) AS reopened,
   coalesce(sum(rating_sum), 0) AS rating_sum,
   coalesce(sum(rating_n), 0) AS rating_n,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -86,6 +88,11 @@ class Case(Base):
     __table_args__ = (
         CheckConstraint("urgency IN ('urgent', 'normal', 'complex')", name="urgency"),
         CheckConstraint("escalation_level BETWEEN 0 AND 3", name="escalation_level"),
+        # The console's case list: one filter, newest first (storage.case_list); migration 0007.
+        Index("ix_cases_street_created", "street_code", "created_at", "id"),
+        Index("ix_cases_department_created", "department_key", "created_at", "id"),
+        Index("ix_cases_state_created", "state", "created_at", "id"),
+        Index("ix_cases_category_created", "category", "created_at", "id"),
     )
 
 
@@ -170,3 +177,31 @@ class Rating(Base):
     created_at = Column(UTCDateTime, nullable=False)
 
     __table_args__ = (CheckConstraint("score BETWEEN 1 AND 5", name="score"),)
+
+
+class CaseKpiFacts(Base):
+    """What the KPIs need from one case's events, kept by a PostgreSQL trigger on `case_events` inserts.
+
+    A projection of the append-only history (storage.kpi_sql has the trigger, the backfill and the
+    query): times are whole microseconds since the epoch, days are Asia/Shanghai day numbers since
+    2000-01-01, and every "first" is the first such event by `seq`. SQLite leaves it empty and folds
+    the events in Python instead (storage.kpi).
+    """
+
+    __tablename__ = "case_kpi_facts"
+
+    case_id = Column(Integer, ForeignKey("cases.id"), primary_key=True, autoincrement=False)
+    report_at = Column(UTCDateTime, nullable=False, index=True)
+    report_us = Column(BigInteger, nullable=False)
+    report_day = Column(Integer, nullable=False)
+    auto_dispatch = Column(Boolean, nullable=False)
+    respond_us = Column(BigInteger, nullable=True)
+    sign_us = Column(BigInteger, nullable=True)
+    handled_us = Column(BigInteger, nullable=True)
+    handled_on_site = Column(Boolean, nullable=True)
+    confirm_day = Column(Integer, nullable=True)
+    hops = Column(Integer, nullable=False)
+    overdue = Column(Boolean, nullable=False)
+    reopened = Column(Boolean, nullable=False)
+    rating_sum = Column(BigInteger, nullable=False)
+    rating_n = Column(Integer, nullable=False)
