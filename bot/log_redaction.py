@@ -17,10 +17,12 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from bot.config import Secret
+from bot.config import LOCAL_OPEN311_KEY, LOCAL_WECHAT_TOKEN, Secret
 
 REDACTED = "[redacted]"
 MIN_SECRET_CHARS = 6  # shorter values would redact ordinary words
+# Local mode's documented stand-ins are not secrets (and appear in paths and names): never redacted.
+NOT_SECRET = {LOCAL_WECHAT_TOKEN, LOCAL_OPEN311_KEY, "gridsec-local-secret", "123456:gridsec-local"}
 SECRET_ENV_KEYS = (
     "TELEGRAM_TOKEN",
     "TELEGRAM_WEBHOOK_SECRET",
@@ -78,7 +80,7 @@ def protect(*values: str | Secret | None) -> None:
     with _lock:
         for value in values:
             raw = value.reveal() if isinstance(value, Secret) else value
-            if raw and len(raw) >= MIN_SECRET_CHARS:
+            if raw and len(raw) >= MIN_SECRET_CHARS and raw not in NOT_SECRET:
                 _secrets.add(raw)
         if _installed:
             return
