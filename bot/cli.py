@@ -114,6 +114,29 @@ def console() -> None:
     web.run(host="127.0.0.1", port=settings.console_port, access_log=False)
 
 
+@app.command(name="staff-add")
+def staff_add(
+    username: Annotated[str, typer.Argument(help="Login name for the web console.")],
+    role: Annotated[str, typer.Option(help="command_centre, street or department.")],
+    street: Annotated[str | None, typer.Option(help="Street code or name (role street), e.g. 洪桥.")] = None,
+    department: Annotated[str | None, typer.Option(help="Department key (role department), e.g. HWZX.")] = None,
+    display_name: Annotated[str | None, typer.Option(help="Name shown in the console.")] = None,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
+) -> None:
+    """Create a web-console staff account (the password is stored as an scrypt hash)."""
+    from storage.accounts import add_staff_account
+    from storage.db import database_url, make_engine, session_scope
+    from storage.errors import StorageInputError
+
+    try:
+        with session_scope(make_engine(database_url(os.environ))) as session:
+            user = add_staff_account(session, username=username, password=password, role=role, street=street,
+                                     department=department, display_name=display_name)
+    except StorageInputError as error:
+        raise typer.BadParameter(str(error)) from error
+    _progress(f"created {user.role} account {user.username!r}")
+
+
 @app.command()
 def worker() -> None:
     """Run the background worker: time-limit escalation and outbox delivery."""

@@ -231,3 +231,34 @@ def ensure_demo_accounts(session: Session, now: datetime) -> list[str]:
         )
         created.append(username)
     return created
+
+
+def add_staff_account(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    street: str | None = None,
+    department: str | None = None,
+    display_name: str | None = None,
+) -> StaffUser:
+    """`gridsec staff-add`: create an account from a street code or name (洪桥) and a department key.
+
+    Raises:
+        StorageInputError: as `create_account`, or an unknown street name.
+    """
+    from datetime import timezone
+
+    street_code = None
+    if street:
+        name = street.removesuffix("街道").removesuffix("街")
+        street_code = session.execute(
+            select(Street.code).where((Street.code == street) | (Street.name == name))
+        ).scalar()
+        if street_code is None:
+            raise StorageInputError(f"unknown street {street!r} (seed the organisation first?)")
+    return create_account(
+        session, username=username, password=password, role=role, now=datetime.now(timezone.utc),
+        display_name=display_name, street_code=street_code, department_key=department,
+    )
