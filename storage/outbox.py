@@ -35,7 +35,9 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
-DEFAULT_MAX_ATTEMPTS = 6
+# With the backoff capped at an hour, 12 attempts span about 5 hours: an API outage of a few hours is
+# retried through without a manual step; only then is a message parked (never dropped).
+DEFAULT_MAX_ATTEMPTS = 12
 LEASE = timedelta(minutes=5)
 CONSOLE = "console"
 # Params that may carry a resident's free text; masked (phones, ID numbers, plates) for every staff recipient.
