@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -43,7 +44,7 @@ class Proc:
     env: dict[str, str]
     log_dir: Path
     port: int | None = None
-    ready_path: str = "/"
+    ready_path: str | None = "/"  # None: ready when the port accepts connections
     popen: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -74,6 +75,12 @@ class Proc:
                 raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{self.log_tail()}")
             if self.port is None:
                 return
+            if self.ready_path is None:
+                with socket.socket() as sock:
+                    if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                        return
+                time.sleep(0.2)
+                continue
             try:
                 if httpx.get(self.url + self.ready_path, timeout=2).status_code < 500:
                     return
@@ -116,7 +123,7 @@ class Stack:
     log_dir: Path
     procs: list[Proc] = field(default_factory=list)
 
-    def add(self, name: str, argv: list[str], port: int | None = None, ready_path: str = "/",
+    def add(self, name: str, argv: list[str], port: int | None = None, ready_path: str | None = "/",
             extra_env: Mapping[str, str] | None = None) -> Proc:
         env = self.env | {"GRIDSEC_INSTANCE": name} | dict(extra_env or {})
         proc = Proc(name, argv, env, self.log_dir, port, ready_path)
