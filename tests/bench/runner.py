@@ -30,7 +30,7 @@ def run_all(progress: Callable[[str], None], only: list[str] | None = None) -> i
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     failed = []
     for name in discover():
-        if only and name not in only:
+        if only and name not in only and name.removeprefix("bench_") not in only:  # db_scale = bench_db_scale
             continue
         progress(f"benchmark {name}")
         started = time.perf_counter()
