@@ -15,10 +15,11 @@ from functools import lru_cache
 from typing import Any
 
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import false, func, literal, select, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from storage.case_list import CaseListFilters, case_list_query
 from storage.lifecycle import FINAL_STATES, OPEN_STATES, CaseState
 from storage.models import Case, CaseEventRecord, Community, Department, DueItem, Rating, Street
 from storage.timeutil import SHANGHAI, require_aware
@@ -90,26 +91,35 @@ def _missed_limit_ids(now: datetime) -> Any:
     )
 
 
+def _within(values: tuple[str, ...], scoped: str | None) -> tuple[str, ...] | None:
+    """A filter narrowed to the user's scope; None when the two exclude each other (no rows)."""
+    if scoped is None:
+        return values
+    if values and scoped not in values:
+        return None
+    return (scoped,)
+
+
 def filtered_cases(filters: CaseFilters, scope: Scope, now: datetime) -> Select:
-    """SELECT Case rows matching the filters, inside the scope (no ordering or paging)."""
+    """SELECT Case rows matching the filters inside the scope, newest first (created_at, id).
+
+    Built on `storage.case_list.case_list_query` (one value per filter uses its (filter, created_at, id)
+    indexes); the scope is folded into the street/department filters so it uses them too.
+    """
     now = require_aware(now, "now")
-    query = select(Case)
-    if scope.street_code is not None:
-        query = query.where(Case.street_code == scope.street_code)
-    if scope.department_key is not None:
-        query = query.where(Case.department_key == scope.department_key)
-    for column, values in (
-        (Case.state, filters.states),
-        (Case.category, filters.categories),
-        (Case.street_code, filters.street_codes),
-        (Case.department_key, filters.department_keys),
-        (Case.urgency, filters.urgencies),
-    ):
-        if values:
-            query = query.where(column.in_(values))
-    if filters.overdue is not None:
-        overdue = Case.state.in_(OPEN_VALUES) & Case.id.in_(_missed_limit_ids(now))
-        query = query.where(overdue if filters.overdue else ~overdue)
+    streets = _within(filters.street_codes, scope.street_code)
+    departments = _within(filters.department_keys, scope.department_key)
+    base = CaseListFilters(
+        states=filters.states,
+        categories=filters.categories,
+        street_codes=streets or (),
+        department_keys=departments or (),
+        urgencies=filters.urgencies,
+        overdue=filters.overdue,
+    )
+    query = case_list_query(base, now)
+    if streets is None or departments is None:
+        query = query.where(false())
     if filters.code_prefix:
         query = query.where(Case.code.startswith(filters.code_prefix, autoescape=True))
     if filters.since_event_id is not None:
@@ -118,23 +128,55 @@ def filtered_cases(filters: CaseFilters, scope: Scope, now: datetime) -> Select:
     return query
 
 
-def newest_first(query: Select) -> Select:
-    """Order a case query newest first (stable: code breaks ties)."""
-    return query.order_by(Case.created_at.desc(), Case.code.desc())
-
-
 def count_cases(session: Session, filters: CaseFilters, scope: Scope, now: datetime) -> int:
     """How many cases match (ignoring paging)."""
-    inner = filtered_cases(filters, scope, now).with_only_columns(Case.id).subquery()
+    inner = filtered_cases(filters, scope, now).order_by(None).with_only_columns(Case.id).subquery()
     return int(session.execute(select(func.count()).select_from(inner)).scalar_one())
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of cases, newest first, and the keyset token of the next page (None on the last)."""
+
+    cases: list[Case]
+    next_after: str | None
+
+
+def encode_after(case: Case) -> str:
+    """The keyset token for the page after `case`: `<created_at ISO>~<id>`."""
+    return f"{case.created_at.isoformat()}~{case.id}"
+
+
+def decode_after(token: str) -> tuple[datetime, int]:
+    """(created_at, id) from a keyset token.
+
+    Raises:
+        ValueError: not a token made by `encode_after`.
+    """
+    stamp, _, number = token.rpartition("~")
+    return require_aware(datetime.fromisoformat(stamp), "after"), int(number)
+
+
 def list_cases(
-    session: Session, filters: CaseFilters, scope: Scope, now: datetime, *, limit: int, offset: int = 0
-) -> list[Case]:
-    """One page of matching cases, newest first."""
-    query = newest_first(filtered_cases(filters, scope, now)).limit(limit).offset(offset)
-    return list(session.execute(query).scalars())
+    session: Session,
+    filters: CaseFilters,
+    scope: Scope,
+    now: datetime,
+    *,
+    limit: int,
+    offset: int = 0,
+    after: tuple[datetime, int] | None = None,
+) -> Page:
+    """One page of matching cases, newest first: keyset (`after`, cheap at any depth) or `offset`."""
+    query = filtered_cases(filters, scope, now)
+    if after is not None:
+        created_at, case_id = after
+        query = query.where(
+            tuple_(Case.created_at, Case.id) < tuple_(literal(created_at, Case.created_at.type), literal(case_id))
+        )
+    rows = list(session.execute(query.limit(limit + 1).offset(offset)).scalars())
+    cases = rows[:limit]
+    return Page(cases=cases, next_after=encode_after(cases[-1]) if len(rows) > limit and cases else None)
 
 
 def event_cursor(session: Session) -> int:

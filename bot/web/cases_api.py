@@ -20,19 +20,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.web.auth import ApiError, guarded, in_session, now_utc, scope_of
-from bot.web.params import case_filters, integer
+from bot.web.params import arg, case_filters, integer
 from storage.accounts import StaffUser
+from storage.case_list import MAX_PAGE
 from storage.cases import URGENCIES, get_case_by_code
 from storage.console_actions import ACTION_EVENTS, allowed_actions, perform_triage
 from storage.console_detail import case_detail
 from storage.console_queries import (
     categories,
     count_cases,
+    decode_after,
     event_cursor,
     filtered_cases,
     iso,
     list_cases,
-    newest_first,
     state_legend,
     summaries,
 )
@@ -92,24 +93,31 @@ async def meta(request: Request) -> HTTPResponse:
 @guarded()
 async def case_list(request: Request) -> HTTPResponse:
     user: StaffUser = request.ctx.user
-    limit = integer(request, "limit", 50, 1, 500)
+    limit = integer(request, "limit", 50, 1, MAX_PAGE)
     offset = integer(request, "offset", 0, 0, 10**9)
+    after_token = arg(request, "after")
+    try:
+        after = decode_after(after_token) if after_token else None
+    except (ValueError, StorageInputError):
+        raise ApiError(400, f"after must be a `next_after` token from an earlier answer, got {after_token!r}") from None
 
     def work(session: Session) -> dict[str, Any]:
         now = now_utc()
         cursor = event_cursor(session)  # read first: a change after this read is seen by the next poll
         filters = case_filters(request, session)
         scope = scope_of(user)
-        cases = list_cases(session, filters, scope, now, limit=limit, offset=offset)
-        total_filters = replace(filters, since_event_id=None)
-        return {
-            "items": summaries(session, cases, now, mask=not user.sees_contact),
-            "total": count_cases(session, total_filters, scope, now),
+        page = list_cases(session, filters, scope, now, limit=limit, offset=offset, after=after)
+        answer: dict[str, Any] = {
+            "items": summaries(session, page.cases, now, mask=not user.sees_contact),
             "limit": limit,
             "offset": offset,
+            "next_after": page.next_after,
             "cursor": cursor,
             "now": iso(now),
         }
+        if filters.since_event_id is None or page.cases:  # a quiet poll skips the count
+            answer["total"] = count_cases(session, replace(filters, since_event_id=None), scope, now)
+        return answer
 
     return json(await in_session(request, work))
 
@@ -165,7 +173,7 @@ async def case_action(request: Request, code: str) -> HTTPResponse:
 def _csv_rows(session: Session, request: Request, user: StaffUser) -> str:
     now = now_utc()
     filters = case_filters(request, session)
-    query = newest_first(filtered_cases(filters, scope_of(user), now)).limit(CSV_MAX_ROWS)
+    query = filtered_cases(filters, scope_of(user), now).limit(CSV_MAX_ROWS)
     cases = list(session.execute(query).scalars())
     phones: dict[int, str | None] = {}
     resident_ids = {case.resident_id for case in cases if case.resident_id}

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from bot.web.auth import guarded, in_session, now_utc, scope_of
 from bot.web.params import arg, case_filters, street_codes
 from storage.accounts import StaffUser
-from storage.console_queries import STATE_LABELS, filtered_cases, newest_first, state_status
+from storage.console_queries import STATE_LABELS, filtered_cases, state_status
 from storage.models import Case
 
 logger = logging.getLogger(__name__)
@@ -87,14 +87,14 @@ async def case_points(request: Request) -> HTTPResponse:
         now = now_utc()
         filters = case_filters(request, session, default_status="open")
         query = filtered_cases(filters, scope_of(user), now)
-        located = newest_first(query.where(Case.lat.is_not(None), Case.lng.is_not(None))).limit(MAX_POINTS)
+        located = query.where(Case.lat.is_not(None), Case.lng.is_not(None)).limit(MAX_POINTS)
         cases = list(session.execute(located).scalars())
         overdue_filters = replace(filters, overdue=True)
         overdue = set(
             session.execute(filtered_cases(overdue_filters, scope_of(user), now).with_only_columns(Case.id)).scalars()
         )
         unlocated = session.execute(
-            select(func.count()).select_from(query.where(Case.lat.is_(None)).with_only_columns(Case.id).subquery())
+            select(func.count()).select_from(query.where(Case.lat.is_(None)).order_by(None).with_only_columns(Case.id).subquery())
         ).scalar_one()
         features = [_point(case) for case in cases]
         for case, feature in zip(cases, features, strict=True):
