@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 PhotoReader = Callable[[bytes], Any]
 DEFAULT_MEDIA_ROOT = REPO_ROOT / "var" / "media"
 MAX_MEDIA_BYTES = 10 * 1024 * 1024  # WeChat's own limit for an image message
+MEDIA_CHUNK_BYTES = 64 * 1024
+EXPIRED_TOKEN_CODES = {40001, 40014, 42001}  # invalid, malformed, expired access token
 _IMAGE_TYPES = {
     b"\xff\xd8\xff": ("image/jpeg", ".jpg"),
     b"\x89PNG": ("image/png", ".png"),
@@ -80,19 +83,46 @@ class MediaFetchError(RuntimeError):
     """The media API did not give us image bytes for a media id."""
 
 
-def download_media(client: WeChatClient, media_id: str) -> bytes:
-    """The bytes of a temporary media file (`/cgi-bin/media/get`).
+def download_media(client: WeChatClient, media_id: str, max_bytes: int = MAX_MEDIA_BYTES) -> bytes:
+    """The bytes of a temporary media file (`/cgi-bin/media/get`), streamed and capped at `max_bytes`.
 
-    wechatpy returns the raw response when the body is not JSON, and raises for a JSON error body.
+    wechatpy's `media.download` reads the whole answer into memory before anyone can look at its size; here
+    the download stops as soon as it passes the cap (WeChat's own 10 MB image limit). A JSON answer is
+    WeChat's error; an expired access token is refreshed once, as wechatpy would.
     """
-    try:
-        result = client.media.download(media_id)
-    except (WeChatClientException, requests.RequestException) as error:
-        raise MediaFetchError(f"media {media_id} not fetched: {error}") from error
-    content = getattr(result, "content", None)
-    if not isinstance(content, bytes):
-        raise MediaFetchError(f"media {media_id}: the API answered without a file")
-    return content
+    for attempt in (1, 2):
+        try:
+            data, content_type = _stream_media(client, media_id, max_bytes)
+        except (WeChatClientException, requests.RequestException) as error:
+            raise MediaFetchError(f"media {media_id} not fetched: {error}") from error
+        if "json" not in content_type.lower() and not data.startswith(b"{"):
+            return data
+        try:
+            errcode = int(json.loads(data.decode("utf-8", "replace")).get("errcode", -1))
+        except (ValueError, AttributeError):
+            errcode = -1
+        if errcode in EXPIRED_TOKEN_CODES and attempt == 1:
+            client.fetch_access_token()
+            continue
+        raise MediaFetchError(f"media {media_id}: the API answered error {errcode} without a file")
+    raise MediaFetchError(f"media {media_id}: access token refused twice")
+
+
+def _stream_media(client: WeChatClient, media_id: str, max_bytes: int) -> tuple[bytes, str]:
+    params = {"access_token": client.access_token, "media_id": media_id}
+    url = f"{client.API_BASE_URL}media/get"
+    with client._http.get(url, params=params, stream=True, timeout=client.timeout) as response:
+        response.raise_for_status()
+        declared = int(response.headers.get("Content-Length") or 0)
+        if declared > max_bytes:
+            raise MediaFetchError(f"media {media_id}: {declared} bytes declared, over {max_bytes}")
+        chunks, size = [], 0
+        for chunk in response.iter_content(MEDIA_CHUNK_BYTES):
+            size += len(chunk)
+            if size > max_bytes:
+                raise MediaFetchError(f"media {media_id}: over {max_bytes} bytes, download stopped")
+            chunks.append(chunk)
+        return b"".join(chunks), str(response.headers.get("Content-Type") or "")
 
 
 def default_photo_reader() -> PhotoReader | None:
