@@ -110,15 +110,16 @@ def _payload(session: Session, case: Case, action: str, body: Mapping[str, Any])
     if note:
         payload["note"] = note
     category = _text(body, "category")
-    if category is not None:
+    if category is not None and category != case.category:
         if action not in ("triage", "dispatch"):
             raise StorageInputError("category can be changed only with triage or dispatch")
         if category not in categories():
             raise StorageInputError(f"unknown category {category!r}")
-        if category != case.category:
-            payload.update(category=category, previous_category=case.category)
+        payload.update(category=category, previous_category=case.category)
     if action == "dispatch":
-        department = _text(body, "department") or (categories()[category]["department"] if category else None)
+        department = _text(body, "department") or (
+            categories().get(category, {}).get("department") if category else None
+        )
         if department is None:
             raise StorageInputError("dispatch needs `department` (a key like HWZX or a code like JDB)")
         payload.update(department_key=department_key_for(session, case, department),

@@ -15,6 +15,7 @@ from functools import wraps
 from typing import Any
 
 from sanic import Blueprint, Sanic
+from sanic.exceptions import MethodNotSupported, NotFound
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
 from sqlalchemy.engine import Engine
@@ -178,3 +179,14 @@ def register(app: Sanic) -> None:
         return json({"error": error.message, **error.extra}, status=error.status)
 
     app.error_handler.add(ApiError, api_error)
+
+    async def unknown_route(request: Request, error: Exception) -> HTTPResponse:
+        status = getattr(error, "status_code", 404)
+        if request.path.startswith("/open311/"):
+            return json([{"code": status, "description": str(error)}], status=status)
+        if request.path.startswith("/api/"):
+            return json({"error": str(error)}, status=status)
+        return app.error_handler.default(request, error)
+
+    app.error_handler.add(NotFound, unknown_route)
+    app.error_handler.add(MethodNotSupported, unknown_route)

@@ -88,3 +88,11 @@ def test_a_session_expires(console) -> None:
         client = console.login("centre")
     with freeze_time(start + SESSION_LIFETIME + timedelta(minutes=1), ignore=["asyncio", "threading", "sanic"]):
         assert client.get("/api/me").status_code == 401
+
+
+def test_unknown_api_routes_answer_json_errors(console) -> None:
+    client = console.login("centre")
+    missing = client.get("/api/nothing-here")
+    assert missing.status_code == 404 and missing.json()["error"]
+    wrong_method = client.delete("/api/cases")
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"]

@@ -100,7 +100,7 @@ def test_bad_triage_bodies_are_a_400_and_record_nothing(console, session_factory
         {"action": "merge", "duplicate_of": "YX-19990101-0001"},
         {"action": "merge", "duplicate_of": code},
         {"action": "cancel"},
-        {"action": "merge", "duplicate_of": other, "category": "GARBAGE"},
+        {"action": "merge", "duplicate_of": other, "category": "ROAD_DAMAGE"},
         {"action": "triage", "note": "x" * 501},
     ):
         response = centre.post(f"/api/cases/{code}/actions", json=body)

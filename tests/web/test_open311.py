@@ -116,6 +116,11 @@ def test_bad_list_parameters_are_a_400(console, params, words) -> None:
     assert_spec_error(console.anonymous().get(f"{V2}/requests.json", params=params), 400, words)
 
 
+def test_unknown_open311_routes_use_the_spec_error_format(console) -> None:
+    assert_spec_error(console.anonymous().get(f"{V2}/discovery.json"), 404, "")
+    assert_spec_error(console.anonymous().delete(f"{V2}/requests.json"), 405, "")
+
+
 def test_xml_format_is_refused_clearly(console) -> None:
     assert_spec_error(console.anonymous().get(f"{V2}/services.xml"), 400, "only the JSON format")
     assert_spec_error(console.anonymous().get(f"{V2}/requests/YX-1.xml"), 400, "only the JSON format")
