@@ -109,7 +109,8 @@ def case_detail(
         routing=routing,
         explanation=list((routing or {}).get("explanation") or []),
         media=[
-            {"id": m.id, "kind": m.kind, "url": f"/api/media/{m.id}", "content_type": m.content_type,
+            {"id": m.id, "kind": m.kind, "content_type": m.content_type,
+             "url": m.uri if m.uri.startswith(("http://", "https://")) else f"/api/media/{m.id}",
              "created_at": iso(m.created_at)}
             for m in media
         ],

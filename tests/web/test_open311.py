@@ -64,6 +64,8 @@ def test_one_request_maps_fields_as_the_contract_says(console, requests_seeded) 
     assert plain["agency_responsible"] == "HWZX"
     assert plain["lat"] == 23.1425 and plain["long"] == 113.266
     assert plain["media_url"] == "https://img.example/1.jpg"
+    detail = console.login("centre").get(f"/api/cases/{code}").json()
+    assert [m["url"] for m in detail["media"]] == ["https://img.example/1.jpg"]  # a remote photo keeps its URL
     assert plain["requested_datetime"].endswith("+08:00")
     [extended] = client.get(f"{V2}/requests/{code}.json", params={"extensions": "true"}).json()
     assert set(extended["extended_attributes"]) == EXTENDED
