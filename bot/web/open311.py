@@ -13,7 +13,7 @@ import hmac
 import logging
 import math
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sanic import Blueprint, Sanic
@@ -69,7 +69,11 @@ def w3c_time(raw: str, name: str) -> datetime:
         value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
     except ValueError:
         raise Open311Error(400, f"{name} is not a W3C date/time (e.g. 2026-11-30T00:00:00+08:00): {raw!r}") from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=SHANGHAI)
+    value = value if value.tzinfo is not None else value.replace(tzinfo=SHANGHAI)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise Open311Error(400, f"{name} is out of range: {raw!r}") from None
 
 
 def _codes(raw: str | None) -> list[str]:
@@ -109,8 +113,11 @@ def _list_query(request: Request) -> dict[str, Any]:
     end = w3c_time(end_raw, "end_date") if end_raw else None
     start = w3c_time(start_raw, "start_date") if start_raw else None
     if start is None:
-        start = (end or now_utc()) - DEFAULT_WINDOW
-    if end is not None and start > end:
+        try:
+            start = (end or now_utc()) - DEFAULT_WINDOW
+        except OverflowError:  # an end date in year 1: no lower bound
+            start = None
+    if start is not None and end is not None and start > end:
         raise Open311Error(400, "start_date is after end_date")
     return {"categories": service_codes, "states": states, "start": start, "end": end}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sanic.request import Request
@@ -131,15 +131,22 @@ def parse_time(raw: str, name: str) -> datetime:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise ApiError(400, f"{name} is not an ISO 8601 date or datetime: {raw!r}") from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=SHANGHAI)
+    value = value if value.tzinfo is not None else value.replace(tzinfo=SHANGHAI)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ApiError(400, f"{name} is out of range: {raw!r}") from None
 
 
 def period_window(request: Request, now: datetime) -> tuple[str, datetime, datetime]:
     """(label, start, end) from `period`, `days` or `start`/`end` (calendar periods in Asia/Shanghai)."""
     start_raw, end_raw, days = arg(request, "start"), arg(request, "end"), arg(request, "days")
     if start_raw or end_raw:
-        start = parse_time(start_raw, "start") if start_raw else now - timedelta(days=30)
         end = parse_time(end_raw, "end") if end_raw else now
+        try:
+            start = parse_time(start_raw, "start") if start_raw else end - timedelta(days=30)
+        except OverflowError:
+            raise ApiError(400, "end is too early") from None
         if start >= end:
             raise ApiError(400, "start must be before end")
         return "custom", start, end

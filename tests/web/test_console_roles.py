@@ -121,6 +121,8 @@ def test_scoped_kpis_count_only_the_scope(console, three_cases) -> None:
     window = {"start": (T0 - timedelta(hours=1)).isoformat()}
     bad = console.login("hwzx").get("/api/kpis", params={"start": "yesterday"})
     assert bad.status_code == 400 and "ISO 8601" in bad.json()["error"]
+    for params in ({"start": "0001-01-01T00:00:00+08:00"}, {"end": "0001-01-01"}):
+        assert console.login("hwzx").get("/api/kpis", params=params).status_code == 400
     hwzx = console.login("hwzx").get("/api/kpis", params=window).json()
     assert hwzx["scope"] == {"street_code": None, "department_key": "HWZX"}
     assert hwzx["kpis"]["cases"] == 1

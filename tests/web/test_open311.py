@@ -102,6 +102,7 @@ def test_request_list_filters(console, requests_seeded) -> None:
     assert ids(start_date=(NOW - timedelta(days=4)).isoformat(), end_date=(NOW - timedelta(days=2, hours=1)).isoformat()) == [
         requests_seeded["closed"]]
     assert ids(start_date=(NOW + timedelta(days=1)).date().isoformat()) == []
+    assert ids(end_date="0001-01-02") == []  # no 90-day lower bound before year 1, and no error
     # service_request_id overrides every other parameter (the spec)
     both = f"{requests_seeded['closed']},{requests_seeded['beijing']}"
     assert ids(service_request_id=both, status="open") == [requests_seeded["beijing"], requests_seeded["closed"]]
@@ -111,6 +112,7 @@ def test_request_list_filters(console, requests_seeded) -> None:
     ({"start_date": "last tuesday"}, "start_date is not a W3C date"),
     ({"end_date": "2026-13-45"}, "end_date is not a W3C date"),
     ({"start_date": "2026-11-30T00:00:00+08:00", "end_date": "2026-11-01T00:00:00+08:00"}, "start_date is after"),
+    ({"start_date": "0001-01-01T00:00:00+08:00"}, "start_date is out of range"),
     ({"status": "pending"}, "status must be open or closed"),
     ({"service_code": "UFO"}, "unknown service_code"),
 ])
