@@ -91,12 +91,20 @@ def department_key_for(session: Session, case: Case, code_or_key: str) -> str:
     raise StorageInputError(f"no department {code_or_key!r} for this case (e.g. HWZX, or JDB for its street)")
 
 
+def _utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _text(body: Mapping[str, Any], key: str) -> str | None:
     value = body.get(key)
     if value is None or value == "":
         return None
-    if not isinstance(value, str):
-        raise StorageInputError(f"{key} must be a string")
+    if not isinstance(value, str) or "\x00" in value or not _utf8(value):
+        raise StorageInputError(f"{key} must be UTF-8 text without NUL characters")
     value = value.strip()
     if len(value) > MAX_NOTE:
         raise StorageInputError(f"{key} is longer than {MAX_NOTE} characters")

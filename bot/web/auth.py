@@ -137,6 +137,12 @@ async def login(request: Request) -> HTTPResponse:
         body.get("password"), str
     ):
         raise ApiError(400, 'send JSON {"username": "...", "password": "..."}')
+    try:
+        body["username"].encode("utf-8"), body["password"].encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(400, "username and password must be UTF-8 text") from None
+    if "\x00" in body["username"] or len(body["username"]) > 64:
+        raise ApiError(401, "wrong username or password")
 
     def work(session: Session) -> tuple[str, dict[str, Any]] | None:
         user = authenticate(session, body["username"], body["password"])

@@ -22,7 +22,6 @@ from sanic.response import HTTPResponse, json
 
 from bot.web.auth import in_session, now_utc
 from bot.web.open311_rows import request_rows
-from bot.web.params import arg
 from storage.console_queries import CLOSED_VALUES, OPEN_VALUES, categories
 from storage.timeutil import SHANGHAI
 
@@ -59,7 +58,7 @@ def api_keys_from(environ: Mapping[str, str], local_mode: bool) -> tuple[bytes, 
 
 def key_accepted(given: str, digests: Collection[bytes]) -> bool:
     """Constant-time comparison of the given key's digest with every accepted digest."""
-    digest = hashlib.sha256(given.encode()).digest()
+    digest = hashlib.sha256(given.encode("utf-8", "surrogatepass")).digest()
     return any([hmac.compare_digest(digest, accepted) for accepted in digests])  # noqa: C419 - compare all
 
 
@@ -74,6 +73,23 @@ def w3c_time(raw: str, name: str) -> datetime:
         return value.astimezone(timezone.utc)
     except OverflowError:
         raise Open311Error(400, f"{name} is out of range: {raw!r}") from None
+
+
+def storable(text: str) -> bool:
+    """Text both databases can store: valid UTF-8 (no lone surrogates) and no NUL character."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
+def arg(request: Request, name: str) -> str | None:
+    """One query parameter, stripped; None when absent or empty; a NUL character is a 400."""
+    value = (request.args.get(name) or "").strip()
+    if "\x00" in value:
+        raise Open311Error(400, f"{name} contains a NUL character")
+    return value or None
 
 
 def _codes(raw: str | None) -> list[str]:
@@ -140,6 +156,8 @@ async def request_list(request: Request) -> HTTPResponse:
 
 
 async def request_one(request: Request, filename: str) -> HTTPResponse:
+    if "\x00" in filename:
+        raise Open311Error(400, "the id contains a NUL character")
     code, dot, extension = filename.rpartition(".")
     if not dot or extension not in ("json", "xml"):
         raise Open311Error(404, f"no such resource {filename!r}: use requests/<service_request_id>.json")
@@ -179,8 +197,8 @@ def _text(fields: Mapping[str, Any], name: str, limit: int = MAX_TEXT) -> str | 
     value = fields.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise Open311Error(400, f"{name} must be a string of at most {limit} characters")
+    if not isinstance(value, str) or len(value) > limit or not storable(value):
+        raise Open311Error(400, f"{name} must be UTF-8 text of at most {limit} characters, without NUL")
     return value.strip()
 
 

@@ -29,6 +29,8 @@ def arg(request: Request, name: str) -> str | None:
     if value is None:
         return None
     value = value.strip()
+    if "\x00" in value:  # PostgreSQL cannot compare with a NUL character: refuse it here, not with a 500
+        raise ApiError(400, f"{name} contains a NUL character")
     return value or None
 
 

@@ -96,3 +96,17 @@ def test_unknown_api_routes_answer_json_errors(console) -> None:
     assert missing.status_code == 404 and missing.json()["error"]
     wrong_method = client.delete("/api/cases")
     assert wrong_method.status_code == 405 and wrong_method.json()["error"]
+
+
+def test_odd_text_is_a_4xx_not_a_database_error(console) -> None:
+    client = console.anonymous()
+    surrogate = b'{"username": "\\ud800", "password": "x"}'
+    response = client.post("/api/login", content=surrogate, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert client.post("/api/login", json={"username": "a\x00b", "password": "x"}).status_code == 401
+    centre = console.login("centre")
+    assert centre.get("/api/cases", params={"q": "YX\x00"}).status_code == 400
+    note = b'{"action": "cancel", "note": "\\ud800"}'
+    response = centre.post("/api/cases/YX-19990101-0001/actions", content=note,
+                           headers={"content-type": "application/json"})
+    assert response.status_code in (400, 404)

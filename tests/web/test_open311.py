@@ -170,3 +170,15 @@ def test_outside_local_mode_only_configured_keys_work(engine, web_org) -> None:
         for key in ("partner-key-1", "partner-key-2"):
             assert_spec_error(client.post(f"{V2}/requests.json", json={**GOOD_POST, "api_key": key}), 503,
                               "no model")
+
+
+def test_nul_characters_and_lone_surrogates_are_a_400_not_a_database_error(console) -> None:
+    client = console.anonymous()
+    assert_spec_error(client.get(f"{V2}/requests.json", params={"service_request_id": "YX\x00"}), 400, "NUL")
+    assert_spec_error(client.get(f"{V2}/requests/YX%00.json"), 404, "no service request")  # path stays encoded
+    body = b'{"api_key": "local-dev-key", "description": "\\ud800 bad", "address_string": "x"}'
+    response = client.post(f"{V2}/requests.json", content=body, headers={"content-type": "application/json"})
+    assert_spec_error(response, 400, "UTF-8 text")
+    key_body = b'{"api_key": "\\ud800", "description": "ok", "address_string": "x"}'
+    response = client.post(f"{V2}/requests.json", content=key_body, headers={"content-type": "application/json"})
+    assert_spec_error(response, 403, "api_key is not valid")
