@@ -143,9 +143,10 @@ class Stack:
         return self.add(name, argv, port, ready_path="/health")
 
     def balancer(self, name: str, port: int, backends: list[Proc]) -> Proc:
+        """The balancer in front of `backends`; ready when it answers the backends' own readiness path."""
         argv = [sys.executable, "-m", "bot.balancer", "--port", str(port)]
         argv += [arg for backend in backends for arg in ("--backend", backend.url)]
-        return self.add(name, argv, port, ready_path="/__balancer_probe__")
+        return self.add(name, argv, port, ready_path=backends[0].ready_path)
 
     def worker(self, name: str) -> Proc:
         return self.add(name, [str(BIN / "gridsec"), "worker"])
@@ -204,3 +205,16 @@ def wait_until(predicate: object, timeout_s: float, interval_s: float = 0.25, wh
             return
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def seed_yuexiu(database_url: str) -> None:
+    """Load the Yuexiu organisation (streets, grids, departments, people) that routing and the actions need."""
+    from storage.db import make_engine, session_scope
+    from storage.seed import seed_all
+
+    engine = make_engine(database_url)
+    try:
+        with session_scope(engine) as session:
+            seed_all(session)
+    finally:
+        engine.dispose()
