@@ -5,9 +5,9 @@ list view and pass the returned `next_cursor` back as `after=` for the next page
 (created_at, id), not OFFSET, so page 200 costs what page 1 does; there is no total count, because
 counting a million rows per request is what makes a list slow (show "more" while `next_cursor` is set).
 
-Each filter is "any of" its values; one value per filter is the fast path: the
-`(filter, created_at, id)` indexes of migration 0007 then hand over the newest rows in order
-(tests/bench/bench_db_scale.py measures it on a million cases). Overdue means what
+Each filter is "any of" its values. Newest first walks `ix_cases_created_at` backwards and stops at
+the 51st match; a rare value goes through its own column index instead (tests/bench/bench_db_scale.py
+measures both on a million cases, where composite (filter, created_at) indexes gained nothing). Overdue means what
 `storage.queries.overdue_cases` means: still open, and a limit fired or a pending limit passed.
 """
 

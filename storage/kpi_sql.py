@@ -8,11 +8,11 @@ dashboard aggregates one narrow row per case instead of folding every event.
 Same population and definitions as `storage.kpi.kpis_from_histories`, value for value:
 - "the first X event" is the one with the lowest `seq` (the backfill takes `min(ARRAY[seq, ...])`;
   the trigger sees events in seq order), so a clock that ran backwards changes nothing;
-- durations are whole microseconds divided by 1e6 in float8, the same rounding as
+- durations are whole microseconds, divided by 10**6 in Python: the same rounding as
   `timedelta.total_seconds()`;
-- median and p90 come from `percentile_disc`, which picks the ceil(fraction * n)-th value exactly as
-  `percentile_nearest_rank` does; an even count's median is the mean of the two middle values
-  (the ascending and the descending 0.5 pick), added in Python like `statistics.median`.
+- median and p90 are picked by rank from each stage's sorted durations: p90 is the ceil(0.9 * n)-th
+  value (float8 arithmetic, as `percentile_nearest_rank` computes it), and an even count's median is
+  the mean of the two middle values, added in Python like `statistics.median`.
 The query returns one row per group (a street, a department, or the whole population).
 """
 
@@ -30,6 +30,7 @@ from sqlalchemy.types import String
 from storage.timeutil import UTCDateTime
 
 logger = logging.getLogger(__name__)
+
 
 def _micros(column: str) -> str:
     """Whole microseconds since the epoch (date_part's float8 is exact to well under a microsecond)."""
@@ -139,11 +140,17 @@ DROP TRIGGER IF EXISTS case_kpi_facts_on_event ON case_events;
 DROP FUNCTION IF EXISTS case_kpi_facts_on_event();
 """
 
+# Each stage's durations, whole microseconds (bigint sorts fast), are sorted once (array_agg ... ORDER
+# BY) and picked at three ranks: the lower and upper middle (equal for an odd count) and the nearest-
+# rank p90, ceil(0.9 * n) in float8 as Python does. Python turns the picks into seconds.
 _STAGE_AGGREGATES = ",\n".join(
     f"""  count({stage}_s) AS {stage}_n,
-  percentile_disc(0.5) WITHIN GROUP (ORDER BY {stage}_s) AS {stage}_lower_mid,
-  percentile_disc(0.5) WITHIN GROUP (ORDER BY {stage}_s DESC) AS {stage}_upper_mid,
-  percentile_disc(0.9) WITHIN GROUP (ORDER BY {stage}_s) AS {stage}_p90"""
+  (array_agg({stage}_s ORDER BY {stage}_s) FILTER (WHERE {stage}_s IS NOT NULL))[(count({stage}_s) + 1) / 2]
+    AS {stage}_lower_mid,
+  (array_agg({stage}_s ORDER BY {stage}_s) FILTER (WHERE {stage}_s IS NOT NULL))[count({stage}_s) / 2 + 1]
+    AS {stage}_upper_mid,
+  (array_agg({stage}_s ORDER BY {stage}_s) FILTER (WHERE {stage}_s IS NOT NULL))
+    [greatest(ceil(0.9::float8 * count({stage}_s))::bigint, 1)] AS {stage}_p90"""
     for stage in ("respond", "dispatch", "handle")
 )
 
@@ -156,10 +163,9 @@ WITH stages AS (
            AS grp,
     f.report_day, f.confirm_day, f.auto_dispatch, f.hops, f.overdue, f.handled_us, f.reopened,
     f.rating_sum, f.rating_n,
-    (f.respond_us - f.report_us)::float8 / 1000000::float8 AS respond_s,
-    (f.sign_us - f.respond_us)::float8 / 1000000::float8 AS dispatch_s,
-    (CASE WHEN f.handled_on_site THEN f.handled_us - f.respond_us ELSE f.handled_us - f.sign_us END)::float8
-      / 1000000::float8 AS handle_s
+    f.respond_us - f.report_us AS respond_s,
+    f.sign_us - f.respond_us AS dispatch_s,
+    CASE WHEN f.handled_on_site THEN f.handled_us - f.respond_us ELSE f.handled_us - f.sign_us END AS handle_s
   FROM case_kpi_facts f LEFT JOIN cases c ON c.id = f.case_id
   WHERE (CAST(:start AS timestamp) IS NULL OR f.report_at >= :start)
     AND (CAST(:end AS timestamp) IS NULL OR f.report_at < :end)
@@ -226,8 +232,8 @@ class GroupRow:
 
 def _stage(row: Any, stage: str) -> StageRow:
     def number(name: str) -> float | None:
-        value = getattr(row, f"{stage}_{name}")
-        return None if value is None else float(value)
+        micros = getattr(row, f"{stage}_{name}")
+        return None if micros is None else int(micros) / 1_000_000
 
     return StageRow(int(getattr(row, f"{stage}_n")), number("lower_mid"), number("upper_mid"), number("p90"))
 
@@ -241,7 +247,12 @@ def aggregate(
     department_key: str | None = None,
     by: str | None = None,
 ) -> dict[str | None, GroupRow]:
-    """The per-group aggregates (PostgreSQL only); `by` is None (one group, key None), street or department."""
+    """The per-group aggregates (PostgreSQL only); `by` is None (one group, key None), street or department.
+
+    Sets `work_mem` for the rest of the caller's transaction (SET LOCAL): a read-only dashboard session.
+    """
+    # Sorting a year's durations (a million per stage) takes ~30 MB; the 4 MB default spills to disk.
+    session.execute(text("SET LOCAL work_mem = '64MB'"))
     rows = session.execute(
         KPI_QUERY,
         {"start": start, "end": end, "street": street_code, "department": department_key, "by": by},

@@ -11,7 +11,6 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
-    Index,
     Integer,
     String,
     Text,
@@ -88,11 +87,6 @@ class Case(Base):
     __table_args__ = (
         CheckConstraint("urgency IN ('urgent', 'normal', 'complex')", name="urgency"),
         CheckConstraint("escalation_level BETWEEN 0 AND 3", name="escalation_level"),
-        # The console's case list: one filter, newest first (storage.case_list); migration 0007.
-        Index("ix_cases_street_created", "street_code", "created_at", "id"),
-        Index("ix_cases_department_created", "department_key", "created_at", "id"),
-        Index("ix_cases_state_created", "state", "created_at", "id"),
-        Index("ix_cases_category_created", "category", "created_at", "id"),
     )
 
 

@@ -21,15 +21,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.future import create_engine
 
+from storage import kpi_sql
 from storage.kpi_sql import BACKFILL_SQL
 from storage.lifecycle import CaseEvent, CaseState, advance
-from storage.migrate import alembic_config, upgrade
+from storage.migrate import MIGRATIONS_DIR, alembic_config, upgrade
 from storage.models import metadata
 
 logger = logging.getLogger(__name__)
@@ -144,9 +146,12 @@ def path_items() -> list[Item]:
 
 
 def cache_key(case_count: int) -> str:
-    """Changes whenever the generator, the schema (migration head) or the size changes."""
+    """Changes whenever the generator, the schema (migration head and scripts, the KPI SQL) or the size does."""
     head = ScriptDirectory.from_config(alembic_config(ADMIN_URL)).get_current_head()
-    return hashlib.sha1(f"{GENERATOR_VERSION}:{head}:{case_count}".encode()).hexdigest()[:10]
+    digest = hashlib.sha1(f"{GENERATOR_VERSION}:{head}:{case_count}".encode())
+    for script in sorted(MIGRATIONS_DIR.glob("versions/*.py")) + [Path(kpi_sql.__file__)]:
+        digest.update(script.read_bytes())
+    return digest.hexdigest()[:10]
 
 
 def _with_database(database: str) -> str:

@@ -50,7 +50,12 @@ def test_newest_first_with_each_filter(session: Session, cases: list[str], org: 
     newest_first = [cases[6], cases[5], cases[4], cases[3], cases[2], cases[1], cases[0]]
     assert codes_of(session, CaseListFilters()) == newest_first
     assert codes_of(session, CaseListFilters(states=("responded",))) == [cases[2], cases[1]]
-    assert codes_of(session, CaseListFilters(categories=("GARBAGE",))) == [cases[6], cases[4], cases[2], cases[0]]
+    assert codes_of(session, CaseListFilters(categories=("GARBAGE",))) == [
+        cases[6],
+        cases[4],
+        cases[2],
+        cases[0],
+    ]
     assert codes_of(session, CaseListFilters(department_keys=("SZWH",))) == [cases[6], cases[5], cases[4]]
     assert codes_of(session, CaseListFilters(urgencies=("urgent",))) == [cases[6], cases[3], cases[0]]
     assert codes_of(session, CaseListFilters(street_codes=(org.street,))) == newest_first
@@ -59,7 +64,9 @@ def test_newest_first_with_each_filter(session: Session, cases: list[str], org: 
     assert codes_of(session, both) == [cases[5], cases[3]]
 
 
-def test_keyset_pages_cover_every_case_once_even_within_one_second(session: Session, cases: list[str]) -> None:
+def test_keyset_pages_cover_every_case_once_even_within_one_second(
+    session: Session, cases: list[str]
+) -> None:
     seen: list[str] = []
     after: CaseListCursor | None = None
     for _ in range(10):
@@ -76,7 +83,9 @@ def test_keyset_pages_cover_every_case_once_even_within_one_second(session: Sess
 def test_overdue_means_open_with_a_missed_limit(
     session: Session, session_factory: Callable[[], Session], cases: list[str]
 ) -> None:
-    later = T0 + timedelta(hours=3)  # every respond and dispatch limit (urgent 15m/30m, normal 1h/2h) has passed
+    later = T0 + timedelta(
+        hours=3
+    )  # every respond and dispatch limit (urgent 15m/30m, normal 1h/2h) has passed
     overdue = codes_of(session, CaseListFilters(overdue=True), later)
     assert overdue == [cases[6], cases[5], cases[4], cases[2], cases[1], cases[0]]  # not the cancelled one
     assert codes_of(session, CaseListFilters(overdue=False), later) == [cases[3]]

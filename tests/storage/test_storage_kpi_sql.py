@@ -75,8 +75,15 @@ RANGES = [
 
 
 @pytest.mark.parametrize(("start", "end"), RANGES)
-def test_sql_kpis_equal_the_python_fold(session: Session, population: Org, start: object, end: object) -> None:
-    for filters in ({}, {"street_code": population.street}, {"department_key": "SZWH"}, {"department_key": "HWZX"}):
+def test_sql_kpis_equal_the_python_fold(
+    session: Session, population: Org, start: object, end: object
+) -> None:
+    for filters in (
+        {},
+        {"street_code": population.street},
+        {"department_key": "SZWH"},
+        {"department_key": "HWZX"},
+    ):
         folded = compute_kpis_folded(session, start=start, end=end, **filters)  # type: ignore[arg-type]
         assert compute_kpis(session, start=start, end=end, **filters) == folded  # type: ignore[arg-type]
     whole = compute_kpis_folded(session)

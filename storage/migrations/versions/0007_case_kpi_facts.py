@@ -1,10 +1,10 @@
-"""District-year scale: the KPI facts projection and the indexes of the console's case list.
+"""District-year scale: the KPI facts projection, one row per case, indexed by report time.
 
 `case_kpi_facts` holds one row per case with what the KPIs need from its events, kept by a trigger
 on `case_events` inserts (PostgreSQL; SQLite folds the events in Python) and backfilled here from the
-existing events, so the dashboard reads one narrow row per case (storage.kpi_sql). The four
-`(filter, created_at, id)` indexes on cases let the case list (one filter, newest first, 50 rows)
-read the first rows of one index range in order. Measured by tests/bench/bench_db_scale.py.
+existing events, so the dashboard reads one narrow row per case (storage.kpi_sql). Measured by
+tests/bench/bench_db_scale.py on a million cases, which also showed that the case list and the
+scheduler's claim need no index beyond those of 0001 (ix_cases_created_at, ix_due_items_pending).
 
 Revision ID: 0007
 Revises: 0006
@@ -22,13 +22,6 @@ revision = '0007'
 down_revision = '0006'
 branch_labels = None
 depends_on = None
-
-CASE_LIST_INDEXES = {
-    'ix_cases_street_created': 'street_code',
-    'ix_cases_department_created': 'department_key',
-    'ix_cases_state_created': 'state',
-    'ix_cases_category_created': 'category',
-}
 
 
 def upgrade() -> None:
@@ -53,8 +46,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('case_id', name=op.f('pk_case_kpi_facts')),
     )
     op.create_index(op.f('ix_case_kpi_facts_report_at'), 'case_kpi_facts', ['report_at'], unique=False)
-    for name, column in CASE_LIST_INDEXES.items():
-        op.create_index(name, 'cases', [column, 'created_at', 'id'], unique=False)
     if op.get_bind().dialect.name == 'postgresql':
         op.execute(TRIGGER_SQL)
         op.execute(BACKFILL_SQL)
@@ -63,7 +54,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
         op.execute(DROP_TRIGGER_SQL)
-    for name in CASE_LIST_INDEXES:
-        op.drop_index(name, table_name='cases')
     op.drop_index(op.f('ix_case_kpi_facts_report_at'), table_name='case_kpi_facts')
     op.drop_table('case_kpi_facts')
