@@ -1,8 +1,8 @@
 """The KPIs of storage.kpi computed inside PostgreSQL, from a per-case projection of the events.
 
 `case_kpi_facts` holds, per case, what the KPIs need from its history (first respond/sign/handle
-times, hops, ratings, ...). A trigger on `case_events` inserts keeps it current in the same
-transaction as the event, and `BACKFILL_SQL` rebuilds it from the events (migration 0007), so the
+times, hops, ratings, ...) and the case's street and current department. A trigger on `case_events`
+inserts keeps it current in the same transaction as the event (and one on `cases` the owners), and `BACKFILL_SQL` rebuilds it from the events (migration 0007), so the
 dashboard aggregates one narrow row per case instead of folding every event.
 
 Same population and definitions as `storage.kpi.kpis_from_histories`, value for value:
@@ -69,15 +69,15 @@ def _rating(payload: str) -> str:
 
 
 FACT_COLUMNS = (
-    "case_id, report_at, report_us, report_day, auto_dispatch, respond_us, sign_us, handled_us,"
+    "case_id, street_code, department_key, report_at, report_us, report_day, auto_dispatch, respond_us, sign_us, handled_us,"
     " handled_on_site, confirm_day, hops, overdue, reopened, rating_sum, rating_n"
 )
 
 # Rebuild the facts of every case from its events (the migration's backfill, and the bulk generator's).
 BACKFILL_SQL = f"""
 INSERT INTO case_kpi_facts ({FACT_COLUMNS})
-SELECT case_id, report_at, {_micros("report_at")}, {_shanghai_day("report_at")}, auto, respond[2], sign[2],
-       handled[2], handled[3] = 1, confirm[2], hops, overdue, reopened, rating_sum, rating_n
+SELECT case_id, c.street_code, c.department_key, report_at, {_micros("report_at")}, {_shanghai_day("report_at")},
+       auto, respond[2], sign[2], handled[2], handled[3] = 1, confirm[2], hops, overdue, reopened, rating_sum, rating_n
 FROM (
   SELECT e.case_id,
     min(e.at) FILTER (WHERE e.event = 'report') AS report_at,
@@ -95,6 +95,7 @@ FROM (
   FROM case_events e
   GROUP BY e.case_id
 ) AS per_case
+JOIN cases c ON c.id = per_case.case_id
 WHERE report_at IS NOT NULL
 ON CONFLICT (case_id) DO NOTHING
 """
@@ -109,8 +110,9 @@ DECLARE
 BEGIN
   IF NEW.event = 'report' THEN
     INSERT INTO case_kpi_facts ({FACT_COLUMNS})
-    VALUES (NEW.case_id, NEW.at, {_micros("NEW.at")}, {_shanghai_day("NEW.at")},
-            {_truthy_auto_dispatch("NEW.payload")}, NULL, NULL, NULL, NULL, NULL, 0, false, false, 0, 0)
+    SELECT NEW.case_id, c.street_code, c.department_key, NEW.at, {_micros("NEW.at")}, {_shanghai_day("NEW.at")},
+           {_truthy_auto_dispatch("NEW.payload")}, NULL, NULL, NULL, NULL, NULL, 0, false, false, 0, 0
+    FROM cases c WHERE c.id = NEW.case_id
     ON CONFLICT (case_id) DO NOTHING;
     RETURN NULL;
   END IF;
@@ -133,9 +135,23 @@ END
 $fn$;
 CREATE TRIGGER case_kpi_facts_on_event AFTER INSERT ON case_events
   FOR EACH ROW EXECUTE FUNCTION case_kpi_facts_on_event();
+
+CREATE OR REPLACE FUNCTION case_kpi_facts_on_owner() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  UPDATE case_kpi_facts SET street_code = NEW.street_code, department_key = NEW.department_key
+  WHERE case_id = NEW.id;
+  RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER case_kpi_facts_on_owner AFTER UPDATE OF street_code, department_key ON cases
+  FOR EACH ROW WHEN (OLD.street_code IS DISTINCT FROM NEW.street_code
+                     OR OLD.department_key IS DISTINCT FROM NEW.department_key)
+  EXECUTE FUNCTION case_kpi_facts_on_owner();
 """
 
 DROP_TRIGGER_SQL = """
+DROP TRIGGER IF EXISTS case_kpi_facts_on_owner ON cases;
+DROP FUNCTION IF EXISTS case_kpi_facts_on_owner();
 DROP TRIGGER IF EXISTS case_kpi_facts_on_event ON case_events;
 DROP FUNCTION IF EXISTS case_kpi_facts_on_event();
 """
@@ -154,23 +170,21 @@ _STAGE_AGGREGATES = ",\n".join(
     for stage in ("respond", "dispatch", "handle")
 )
 
-# LEFT JOIN: every facts row has its case (foreign key); with no filter and no grouping PostgreSQL
-# drops the join altogether.
 KPI_QUERY = text(
     f"""
 WITH stages AS (
-  SELECT CASE CAST(:by AS text) WHEN 'street' THEN c.street_code WHEN 'department' THEN c.department_key END
+  SELECT CASE CAST(:by AS text) WHEN 'street' THEN f.street_code WHEN 'department' THEN f.department_key END
            AS grp,
     f.report_day, f.confirm_day, f.auto_dispatch, f.hops, f.overdue, f.handled_us, f.reopened,
     f.rating_sum, f.rating_n,
     f.respond_us - f.report_us AS respond_s,
     f.sign_us - f.respond_us AS dispatch_s,
     CASE WHEN f.handled_on_site THEN f.handled_us - f.respond_us ELSE f.handled_us - f.sign_us END AS handle_s
-  FROM case_kpi_facts f LEFT JOIN cases c ON c.id = f.case_id
+  FROM case_kpi_facts f
   WHERE (CAST(:start AS timestamp) IS NULL OR f.report_at >= :start)
     AND (CAST(:end AS timestamp) IS NULL OR f.report_at < :end)
-    AND (CAST(:street AS text) IS NULL OR c.street_code = :street)
-    AND (CAST(:department AS text) IS NULL OR c.department_key = :department)
+    AND (CAST(:street AS text) IS NULL OR f.street_code = :street)
+    AND (CAST(:department AS text) IS NULL OR f.department_key = :department)
 )
 SELECT grp,
   count(*) AS cases,

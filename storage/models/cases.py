@@ -185,6 +185,8 @@ class CaseKpiFacts(Base):
     __tablename__ = "case_kpi_facts"
 
     case_id = Column(Integer, ForeignKey("cases.id"), primary_key=True, autoincrement=False)
+    street_code = Column(String(12), nullable=True)  # the case's, kept by a trigger on cases
+    department_key = Column(String(32), nullable=True)  # the case's current one, likewise
     report_at = Column(UTCDateTime, nullable=False, index=True)
     report_us = Column(BigInteger, nullable=False)
     report_day = Column(Integer, nullable=False)

@@ -28,6 +28,8 @@ def upgrade() -> None:
     op.create_table(
         'case_kpi_facts',
         sa.Column('case_id', sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column('street_code', sa.String(length=12), nullable=True),
+        sa.Column('department_key', sa.String(length=32), nullable=True),
         sa.Column('report_at', sa.DateTime(), nullable=False),
         sa.Column('report_us', sa.BigInteger(), nullable=False),
         sa.Column('report_day', sa.Integer(), nullable=False),
