@@ -26,6 +26,7 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.future import create_engine
 
 from storage import kpi_sql
@@ -159,7 +160,34 @@ def _with_database(database: str) -> str:
 
 
 def ensure_scale_database(case_count: int, progress: Callable[[str], None] = print) -> str:
-    """The URL of a PostgreSQL database holding `case_count` generated cases (built if not cached)."""
+    """The URL of a PostgreSQL database holding `case_count` generated cases (built if not cached).
+
+    Callers in other processes (bench_console uses it too) wait on a PostgreSQL advisory lock while
+    one of them builds, then reuse its database. A build cut off by a lost connection (another test
+    restarting PostgreSQL) is started again once.
+    """
+    try:
+        return _ensure_locked(case_count, progress)
+    except OperationalError as error:
+        progress(f"db_scale: connection lost while building ({error.orig}); building again")
+        time.sleep(5)
+        return _ensure_locked(case_count, progress)
+
+
+def _ensure_locked(case_count: int, progress: Callable[[str], None]) -> str:
+    lock = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with lock.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(hashtext(:name))"), {"name": DB_PREFIX})
+            try:
+                return _ensure(case_count, progress)
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(hashtext(:name))"), {"name": DB_PREFIX})
+    finally:
+        lock.dispose()
+
+
+def _ensure(case_count: int, progress: Callable[[str], None]) -> str:
     name = f"{DB_PREFIX}{cache_key(case_count)}"
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
