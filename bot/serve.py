@@ -131,8 +131,10 @@ def process_specs(environ: Mapping[str, str], model_path: Path, topology: Topolo
 
 
 def _pump(name: str, stream: object) -> None:
+    from bot.log_redaction import redact  # a child's print()s pass here too, not only its log records
+
     for line in iter(stream.readline, ""):  # type: ignore[attr-defined]
-        sys.stdout.write(f"{name:>8} | {line}")
+        sys.stdout.write(f"{name:>8} | {redact(line)}")
         sys.stdout.flush()
 
 

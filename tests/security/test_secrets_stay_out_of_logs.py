@@ -307,3 +307,18 @@ def test_the_scan_finds_a_planted_secret(planted: str) -> None:
 def test_the_scan_allows_documented_local_values() -> None:
     text = "WECHAT_TOKEN=gridsec-local\nDATABASE_URL=postgresql+psycopg2://postgres@127.0.0.1:5432/test\n"
     assert secret_findings("README.md", text) == []
+
+
+def test_serve_redacts_what_its_child_processes_print(capsys: pytest.CaptureFixture[str]) -> None:
+    """`gridsec serve` echoes every child's output: a secret a child prints (not logs) is redacted there too."""
+    from bot.log_redaction import protect
+    from bot.serve import _pump
+
+    protect(WECHAT_APP_SECRET)
+    child = io.StringIO(
+        f"secret is {WECHAT_APP_SECRET}\nGET /bot{TELEGRAM_TOKEN}/getMe\nredis://:r3d1s-pass@127.0.0.1:6379/0\nready\n"
+    )
+    _pump("rasa", child)
+    printed = capsys.readouterr().out
+    assert printed.count("    rasa | ") == 4 and "ready" in printed
+    assert not re.search(rf"{WECHAT_APP_SECRET}|AAHk3v9Q|r3d1s-pass", printed)
