@@ -32,7 +32,7 @@ SECRET_ENV_KEYS = (
 )
 LIST_ENV_KEYS = ("OPEN311_API_KEYS",)  # comma-separated lists of secrets
 _PATTERNS = (
-    (re.compile(r"\b\d{5,12}:[A-Za-z0-9_-]{20,}"), REDACTED),  # a Telegram bot token, in a URL or not
+    (re.compile(r"(?<!\d)\d{5,12}:[A-Za-z0-9_-]{20,}"), REDACTED),  # a Telegram bot token, in a URL or not
     (
         re.compile(
             r"(?i)\b((?:access_token|secret|appsecret|app_secret|api_key|password|secret_token)=)[^&\s'\"]+"
