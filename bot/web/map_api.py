@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json as jsonlib
 import logging
-from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session
 from bot.web.auth import guarded, in_session, now_utc, scope_of
 from bot.web.params import arg, case_filters, street_codes
 from storage.accounts import StaffUser
+from storage.case_list import overdue_condition
 from storage.console_queries import STATE_LABELS, filtered_cases, state_status
 from storage.models import Case
 
@@ -61,20 +61,24 @@ async def grids(request: Request) -> HTTPResponse:
     return raw(body, content_type="application/geo+json; charset=utf-8", headers=headers)
 
 
-def _point(case: Case) -> dict[str, Any]:
-    label, colour = STATE_LABELS.get(case.state, (case.state, "#333333"))
+POINT_COLUMNS = (Case.id, Case.code, Case.state, Case.category, Case.urgency, Case.grid_id, Case.lat, Case.lng)
+
+
+def _point(row: Any, overdue: bool) -> dict[str, Any]:
+    label, colour = STATE_LABELS.get(row.state, (row.state, "#333333"))
     return {
         "type": "Feature",
-        "geometry": {"type": "Point", "coordinates": [case.lng, case.lat]},
+        "geometry": {"type": "Point", "coordinates": [row.lng, row.lat]},
         "properties": {
-            "code": case.code,
-            "state": case.state,
+            "code": row.code,
+            "state": row.state,
             "state_label": label,
-            "status": state_status(case.state),
+            "status": state_status(row.state),
             "color": colour,
-            "category": case.category,
-            "urgency": case.urgency,
-            "grid": case.grid_id,
+            "category": row.category,
+            "urgency": row.urgency,
+            "grid": row.grid_id,
+            "overdue": overdue,
         },
     }
 
@@ -87,18 +91,21 @@ async def case_points(request: Request) -> HTTPResponse:
         now = now_utc()
         filters = case_filters(request, session, default_status="open")
         query = filtered_cases(filters, scope_of(user), now)
-        located = query.where(Case.lat.is_not(None), Case.lng.is_not(None)).limit(MAX_POINTS)
-        cases = list(session.execute(located).scalars())
-        overdue_filters = replace(filters, overdue=True)
-        overdue = set(
-            session.execute(filtered_cases(overdue_filters, scope_of(user), now).with_only_columns(Case.id)).scalars()
-        )
+        located = query.where(Case.lat.is_not(None), Case.lng.is_not(None)).with_only_columns(*POINT_COLUMNS)
+        rows = session.execute(located.limit(MAX_POINTS)).all()
+        ids = [row.id for row in rows]
+        overdue: set[int] = set()
+        for start in range(0, len(ids), 1000):  # only the points shown, in chunks of bound parameters
+            chunk = ids[start:start + 1000]
+            overdue.update(
+                session.execute(select(Case.id).where(Case.id.in_(chunk), overdue_condition(now))).scalars()
+            )
         unlocated = session.execute(
-            select(func.count()).select_from(query.where(Case.lat.is_(None)).order_by(None).with_only_columns(Case.id).subquery())
+            select(func.count()).select_from(
+                query.where(Case.lat.is_(None)).order_by(None).with_only_columns(Case.id).subquery()
+            )
         ).scalar_one()
-        features = [_point(case) for case in cases]
-        for case, feature in zip(cases, features, strict=True):
-            feature["properties"]["overdue"] = case.id in overdue
+        features = [_point(row, row.id in overdue) for row in rows]
         return {"type": "FeatureCollection", "features": features, "unlocated": int(unlocated)}
 
     return json(await in_session(request, work))
