@@ -15,6 +15,7 @@ logger = logging.getLogger(__name__)
 
 FAKE_TELEGRAM_PORT = 8081
 FAKE_WECHAT_PORT = 8082
+LOCAL_TEMPLATE_ID = "gridsec-local-progress"
 LOCAL_FAKES_VARIABLE = "GRIDSEC_LOCAL_FAKES"  # "<telegram port>,<wechat port>" when serve runs the fakes
 
 
@@ -40,6 +41,9 @@ def local_environ(environ: Mapping[str, str]) -> dict[str, str]:
         return env
     env.setdefault("TELEGRAM_API_BASE", f"http://127.0.0.1:{telegram_port}/bot")
     env.setdefault("WECHAT_API_BASE", f"http://127.0.0.1:{wechat_port}/cgi-bin/")
+    # A push to a resident outside WeChat's 48-hour window needs a template; the fake accepts this one, so
+    # local mode parks nothing (e.g. pushes for a case opened through Open311 or the console).
+    env.setdefault("WECHAT_TEMPLATE_ID", LOCAL_TEMPLATE_ID)
     env[LOCAL_FAKES_VARIABLE] = f"{telegram_port},{wechat_port}"
     return env
 

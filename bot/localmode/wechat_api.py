@@ -179,7 +179,7 @@ def _record_sent(state: FakeWeChatState, path: str, body: dict[str, Any]) -> Non
     openid = str(body.get("touser") or "")
     entry = {
         "from": "bot",
-        "kind": path.rsplit("/", 1)[-1] if path != "message/custom/send" else "custom",
+        "kind": {"message/custom/send": "custom", "message/template/send": "template"}.get(path, "subscribe"),
         "text": _sent_text(path, body),
         "at": time.time(),
     }

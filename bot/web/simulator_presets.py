@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import REPO_ROOT
 from bot.localmode.bindings import chat_for_department, chat_for_person, department_member
-from storage.models import Case, Department, Person, Resident
+from storage.models import Case, CaseSubscription, Department, Person, Resident
 
 logger = logging.getLogger(__name__)
 
@@ -87,11 +87,15 @@ def _department(session: Session, key: str | None) -> dict[str, Any] | None:
 
 
 def latest_case_chats(session: Session, openid: str) -> dict[str, Any]:
-    """The resident's latest case and the worker's and department's chats it is in (None when none yet)."""
+    """The resident's latest case (own or followed) and the worker's and department's chats it is in."""
+    resident_id = session.execute(select(Resident.id).where(Resident.openid == openid)).scalar_one_or_none()
+    own = select(Case.id).where(Case.resident_id == resident_id)
+    followed = select(CaseSubscription.case_id).where(CaseSubscription.resident_id == resident_id)
+    # The newest case the resident reported or was subscribed to (a duplicate report follows the original).
     case = session.execute(
-        select(Case).join(Resident, Resident.id == Case.resident_id)
-        .where(Resident.openid == openid).order_by(Case.created_at.desc(), Case.id.desc())
-    ).scalars().first()
+        select(Case).where(Case.id.in_(own.union(followed).scalar_subquery()))
+        .order_by(Case.created_at.desc(), Case.id.desc())
+    ).scalars().first() if resident_id is not None else None
     if case is None:
         return {"case": None, "worker": None, "department": None}
     routed = (case.routing or {}).get("department_key")

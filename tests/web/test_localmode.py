@@ -59,3 +59,28 @@ def test_bindings_cover_everyone_once_and_keep_existing_chats(session: Session) 
     assert (again.people, again.departments) == (0, 0)
     chats = session.execute(select(ChatBinding.chat_id)).scalars().all()
     assert len(chats) == len(set(chats)) == 4
+
+
+def test_the_simulator_follows_the_residents_own_or_followed_case_into_its_chats(session: Session) -> None:
+    from datetime import datetime, timezone
+
+    from bot.web.simulator_presets import latest_case_chats
+    from storage.cases import open_case, subscribe
+    from storage.models import Resident
+
+    _people(session)
+    bind_local_chats(session)
+    now = datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc)
+    first = Resident(openid="oSimResident0000000000000001", channel="wechat", created_at=now)
+    second = Resident(openid="oSimResident0000000000000002", channel="wechat", created_at=now)
+    session.add_all([first, second])
+    session.flush()
+    assert latest_case_chats(session, first.openid) == {"case": None, "worker": None, "department": None}
+    case = open_case(session, now=now, description="垃圾没人清", category="GARBAGE", resident_id=first.id,
+                     department_key="HWZX")
+    subscribe(session, case, second.id, now)  # the second resident's report was a duplicate of it
+    for openid in (first.openid, second.openid):
+        chats = latest_case_chats(session, openid)
+        assert chats["case"]["code"] == case.code
+        assert chats["department"]["chat_id"] == chat_for_department(session, "HWZX")
+        assert chats["department"]["member_user_id"] == chat_for_person(session, "DP-HWZX")

@@ -22,6 +22,9 @@ function showView(name) {
 
 function requireLogin() {
   consoleState.me = null;
+  if (consoleState.listPoll) consoleState.listPoll.stop();
+  consoleState.listPoll = null;
+  if (typeof detailState !== "undefined" && detailState.poll) { detailState.poll.stop(); detailState.poll = null; }
   document.getElementById("nav").classList.add("hidden");
   document.getElementById("logout").classList.add("hidden");
   document.getElementById("me").textContent = "";
@@ -163,8 +166,6 @@ document.getElementById("login-form").addEventListener("submit", async (e) => {
 
 document.getElementById("logout").addEventListener("click", async () => {
   await GS.api("/api/logout", { method: "POST" }).catch(() => null);
-  if (consoleState.listPoll) consoleState.listPoll.stop();
-  consoleState.listPoll = null;
   requireLogin();
 });
 

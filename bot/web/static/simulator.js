@@ -43,7 +43,7 @@ function renderWechat(messages) {
   if (!changed("wechat-log", messages)) return;
   log.innerHTML = messages.map((m) => {
     if (m.from === "resident") return `<div class="msg mine">${GS.esc(m.text)}</div>`;
-    const tag = m.kind && m.kind !== "custom" ? `<span class="tag">${GS.esc(m.kind)}</span>` : "";
+    const tag = m.kind && m.kind !== "custom" ? `<span class="tag">${m.kind === "template" ? "模板消息" : "订阅消息"}</span>` : "";
     return `<div class="msg theirs bot-reply">${tag}${GS.esc(m.text)}${choiceChips(m.text || "")}</div>`;
   }).join("");
   scrollToEnd(log);

@@ -54,10 +54,10 @@ def answer_until_opened(page: Any, stack: LocalStack) -> str:
 def test_a_newcomer_walks_a_case_from_report_to_rating(local_stack: LocalStack, page: Any, browser: Any) -> None:
     page.goto(f"{local_stack.console}/simulator")
     page.select_option("#resident", index=0)
-    page.select_option("#place", index=0)  # 越华路12号
+    page.select_option("#place", index=1)  # 文德路8号 (the other browser tests report at 越华路12号)
     page.select_option("#problem", index=0)  # 门口的垃圾堆了三天没人清理
     page.click("#fill-report")
-    assert "越华路12号" in page.input_value("#wechat-input")
+    assert "文德路8号" in page.input_value("#wechat-input")
     page.click("#wechat-send")
     code = answer_until_opened(page, local_stack)
     wait_bot_text(page, "wechat", code)
@@ -98,6 +98,7 @@ def test_a_newcomer_walks_a_case_from_report_to_rating(local_stack: LocalStack, 
     console.click(".kpi-tools button[data-period='today']")
     console.locator("#kpi-satisfaction .value", has_text=re.compile(r"\d")).wait_for(timeout=TIMEOUT_MS)
     console.locator("#kpi-same-day .value", has_text="%").wait_for(timeout=TIMEOUT_MS)
+    console.locator("svg.chart line.baseline").nth(2).wait_for(timeout=TIMEOUT_MS)  # street x2, department x1
     baselines = console.locator("svg.chart line.baseline").evaluate_all("ls => ls.map(l => l.dataset.value)")
     assert {"0.788", "0.98"} <= set(baselines), baselines
     screenshot(console, "walk-05-kpi")
