@@ -27,7 +27,9 @@ logger = logging.getLogger(__name__)
 
 COOL_OFF_S = 2.0  # how long a backend that refused a connection is skipped
 CONNECT_TIMEOUT_S = 2.0
-READ_TIMEOUT_S = 300.0  # a Rasa turn with a slow action can take long; WeChat turns run in the background anyway
+READ_TIMEOUT_S = (
+    300.0  # a Rasa turn with a slow action can take long; WeChat turns run in the background anyway
+)
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # Hop-by-hop headers (RFC 9110 §7.6.1), Host, and the length aiohttp recomputes. Bodies pass through as bytes
 # (compressed ones stay compressed, with their Content-Encoding).
@@ -85,7 +87,11 @@ async def _proxy(request: web.Request) -> web.StreamResponse:
     for base in backends.order():
         try:
             async with session.request(
-                request.method, base + request.rel_url.path_qs, headers=headers, data=body, allow_redirects=False
+                request.method,
+                base + request.rel_url.path_qs,
+                headers=headers,
+                data=body,
+                allow_redirects=False,
             ) as upstream:
                 payload = await upstream.read()
                 kept = {k: v for k, v in upstream.headers.items() if k.lower() not in _SKIPPED_HEADERS}
@@ -96,11 +102,16 @@ async def _proxy(request: web.Request) -> web.StreamResponse:
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             logger.warning("backend %s failed mid-request: %s", base, error)
             return web.json_response(
-                {"error": "bad_gateway", "detail": f"the backend failed while answering: {type(error).__name__}"},
+                {
+                    "error": "bad_gateway",
+                    "detail": f"the backend failed while answering: {type(error).__name__}",
+                },
                 status=502,
             )
     logger.error("no backend reachable: %s", ", ".join(tried))
-    return web.json_response({"error": "no_backend", "detail": "no backend is reachable; try again"}, status=503)
+    return web.json_response(
+        {"error": "no_backend", "detail": "no backend is reachable; try again"}, status=503
+    )
 
 
 def create_app(backend_urls: Sequence[str]) -> web.Application:

@@ -44,7 +44,9 @@ def login(console: Proc) -> httpx.Client:
 def dispatch(client: httpx.Client, code: str) -> int | None:
     """The status of one dispatch request, or None when the console died before answering."""
     try:
-        return client.post(f"/api/cases/{code}/actions", json={"action": "dispatch", "department": "HWZX"}).status_code
+        return client.post(
+            f"/api/cases/{code}/actions", json={"action": "dispatch", "department": "HWZX"}
+        ).status_code
     except httpx.TransportError:
         return None
 
@@ -56,16 +58,21 @@ def test_a_console_killed_mid_dispatch_applies_each_dispatch_once(tmp_path: Path
             org = build_org(session)
             create_account(session, username="dzzx", password=PASSWORD, role="command_centre", now=utcnow())
             session.commit()
-            codes = [new_case(session, org, utcnow() - timedelta(minutes=1), auto_dispatch=False).code
-                     for _ in range(CASES)]
+            codes = [
+                new_case(session, org, utcnow() - timedelta(minutes=1), auto_dispatch=False).code
+                for _ in range(CASES)
+            ]
             session.commit()
 
             console = stack.console("console").start()
             client = login(console)
             with ThreadPoolExecutor(CASES) as pool:
                 futures = {code: pool.submit(dispatch, client, code) for code in codes}
-                wait_until(lambda: sum(future.done() for future in futures.values()) >= 2, 60,
-                           what="the first dispatches to be answered")
+                wait_until(
+                    lambda: sum(future.done() for future in futures.values()) >= 2,
+                    60,
+                    what="the first dispatches to be answered",
+                )
                 console.kill9()
                 first = {code: future.result() for code, future in futures.items()}
             assert None in first.values(), "the kill came too late to interrupt anything"
@@ -76,14 +83,19 @@ def test_a_console_killed_mid_dispatch_applies_each_dispatch_once(tmp_path: Path
             retried = {code: dispatch(client, code) for code, status in first.items() if status is None}
             assert set(retried.values()) <= {200, 409}
 
-            dispatches = Counter(session.execute(
-                select(Case.code).join(CaseEventRecord, CaseEventRecord.case_id == Case.id)
-                .where(CaseEventRecord.event == "dispatch")
-            ).scalars())
+            dispatches = Counter(
+                session.execute(
+                    select(Case.code)
+                    .join(CaseEventRecord, CaseEventRecord.case_id == Case.id)
+                    .where(CaseEventRecord.event == "dispatch")
+                ).scalars()
+            )
             assert dispatches == Counter({code: 1 for code in codes})
             keys = session.execute(select(OutboxMessage.idempotency_key)).scalars().all()
             assert len(keys) == len(set(keys))
-            armed = session.execute(select(DueItem.case_id, DueItem.stage, DueItem.cycle, DueItem.escalate_to)).all()
+            armed = session.execute(
+                select(DueItem.case_id, DueItem.stage, DueItem.cycle, DueItem.escalate_to)
+            ).all()
             assert len(armed) == len(set(armed))
             session.rollback()
 
@@ -91,9 +103,12 @@ def test_a_console_killed_mid_dispatch_applies_each_dispatch_once(tmp_path: Path
             factory = partial(Session, engine, future=True)
             fired = run_due(factory, far, worker_id="after-restart")
             assert fired > 0 and run_due(factory, far, worker_id="again") == 0
-            escalated = Counter(session.execute(
-                select(CaseEventRecord.case_id, CaseEventRecord.escalation_level)
-                .where(CaseEventRecord.event == "escalate")
-            ).all())
+            escalated = Counter(
+                session.execute(
+                    select(CaseEventRecord.case_id, CaseEventRecord.escalation_level).where(
+                        CaseEventRecord.event == "escalate"
+                    )
+                ).all()
+            )
             assert escalated and set(escalated.values()) == {1}
         engine.dispose()

@@ -43,7 +43,9 @@ def test_a_restarted_instance_resumes_its_earlier_lifes_turns_at_once(
     session: Session, session_factory: Callable[[], Session]
 ) -> None:
     arrive(session, "o1:m:1", "rasa-1:bootA")
-    assert claim(session_factory, "rasa-2:bootB", "rasa-2", NOW) == []  # another instance: lease still running
+    assert (
+        claim(session_factory, "rasa-2:bootB", "rasa-2", NOW) == []
+    )  # another instance: lease still running
     assert claim(session_factory, "rasa-1:bootA", "rasa-1", NOW) == []  # the live owner never claims its own
     assert claim(session_factory, "rasa-1:bootC", "rasa-1", NOW) == ["o1:m:1"]  # rasa-1 restarted
     turn = session.execute(select(InboundTurn)).scalar_one()
@@ -57,11 +59,16 @@ def test_another_instance_takes_over_after_the_lease_and_only_one_claimant_wins(
     later = NOW + LEASE + timedelta(seconds=1)
     assert claim(session_factory, "rasa-2:bootB", "rasa-2", later) == ["o1:m:2"]
     assert claim(session_factory, "rasa-3:bootD", "rasa-3", later) == []  # rasa-2 holds a fresh lease now
-    with session_factory() as stale, stale.begin():  # the first owner wakes up late: it no longer holds the turn
+    with (
+        session_factory() as stale,
+        stale.begin(),
+    ):  # the first owner wakes up late: it no longer holds the turn
         assert finish_turn(stale, "o1:m:2", "rasa-1:bootA", later) is False
     with session_factory() as owner, owner.begin():
         assert finish_turn(owner, "o1:m:2", "rasa-2:bootB", later) is True
-    assert claim(session_factory, "rasa-9:bootE", "rasa-9", later + timedelta(hours=1)) == []  # done stays done
+    assert (
+        claim(session_factory, "rasa-9:bootE", "rasa-9", later + timedelta(hours=1)) == []
+    )  # done stays done
 
 
 def test_a_turn_that_keeps_killing_its_process_is_parked_as_failed(

@@ -34,7 +34,9 @@ def test_a_worker_killed_mid_send_loses_and_doubles_nothing(tmp_path: Path) -> N
         postgres_schema() as url,
         running_fake_wechat() as wechat,
         running_fake_telegram(hang_seconds=120) as telegram,
-        running_stack(url, tmp_path, WECHAT_API_BASE=wechat.base_url, TELEGRAM_API_BASE=telegram.api_base) as stack,
+        running_stack(
+            url, tmp_path, WECHAT_API_BASE=wechat.base_url, TELEGRAM_API_BASE=telegram.api_base
+        ) as stack,
     ):
         engine = make_engine(url)
         with Session(engine, future=True) as session:
@@ -42,18 +44,27 @@ def test_a_worker_killed_mid_send_loses_and_doubles_nothing(tmp_path: Path) -> N
             texts = work.resident_texts + work.worker_texts
             telegram.hang("sendMessage", times=1)
             victim = stack.worker("worker-1").start()
-            wait_until(lambda: telegram.received("sendMessage") > len(telegram.sent()), 60,
-                       what="the worker to be stuck in a Telegram send")
+            wait_until(
+                lambda: telegram.received("sendMessage") > len(telegram.sent()),
+                60,
+                what="the worker to be stuck in a Telegram send",
+            )
             victim.kill9()
             assert sum(sent_counts(wechat, telegram, texts).values()) < len(texts)  # killed with work left
 
             victim.start()
             stack.worker("worker-2").start()
             # What the dead worker had leased waits for its lease; everything else is delivered now.
-            wait_until(lambda: pending_work(session, utcnow(), leased=False) == 0, 90,
-                       what="the restarted workers to deliver what the dead one had not leased")
-            wait_until(lambda: telegram.received("sendMessage") == len(telegram.sent()) + 1, 30,
-                       what="the sends in flight to finish")
+            wait_until(
+                lambda: pending_work(session, utcnow(), leased=False) == 0,
+                90,
+                what="the restarted workers to deliver what the dead one had not leased",
+            )
+            wait_until(
+                lambda: telegram.received("sendMessage") == len(telegram.sent()) + 1,
+                30,
+                what="the sends in flight to finish",
+            )
             later = utcnow() + LEASE
             senders = channel_senders(stack.env, partial(Session, engine, future=True))
             for _ in range(5):  # bounded: a message that keeps failing shows up in the assertion below
@@ -61,8 +72,8 @@ def test_a_worker_killed_mid_send_loses_and_doubles_nothing(tmp_path: Path) -> N
                     break
                 run_once(partial(Session, engine, future=True), senders, later, "after-the-lease")
 
-            assert "pending" not in outbox_report(session) and "parked" not in outbox_report(session), outbox_report(
-                session
+            assert "pending" not in outbox_report(session) and "parked" not in outbox_report(session), (
+                outbox_report(session)
             )
             assert sent_counts(wechat, telegram, texts) == Counter({text: 1 for text in texts})
             assert escalations(session) == Counter({(case_id, 1): 1 for case_id in work.case_ids})

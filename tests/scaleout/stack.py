@@ -60,7 +60,12 @@ class Proc:
         self.starts += 1
         with self.log_path.open("wb") as log:
             self.popen = subprocess.Popen(
-                self.argv, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                self.argv,
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         if wait:
             self.wait_ready(timeout_s)
@@ -123,18 +128,41 @@ class Stack:
     log_dir: Path
     procs: list[Proc] = field(default_factory=list)
 
-    def add(self, name: str, argv: list[str], port: int | None = None, ready_path: str | None = "/",
-            extra_env: Mapping[str, str] | None = None) -> Proc:
+    def add(
+        self,
+        name: str,
+        argv: list[str],
+        port: int | None = None,
+        ready_path: str | None = "/",
+        extra_env: Mapping[str, str] | None = None,
+    ) -> Proc:
         env = self.env | {"GRIDSEC_INSTANCE": name} | dict(extra_env or {})
         proc = Proc(name, argv, env, self.log_dir, port, ready_path)
         self.procs.append(proc)
         return proc
 
-    def rasa(self, name: str, model_path: Path, port: int | None = None) -> Proc:
+    def rasa(
+        self,
+        name: str,
+        model_path: Path,
+        port: int | None = None,
+        endpoints: str = "endpoints.production.yml",
+    ) -> Proc:
         """A Rasa server with the production endpoints (PostgreSQL tracker store, Redis lock store)."""
         port = port or free_port()
-        argv = [str(BIN / "rasa"), "run", "--enable-api", "--port", str(port), "--model", str(model_path),
-                "--credentials", "credentials.yml", "--endpoints", "endpoints.production.yml"]
+        argv = [
+            str(BIN / "rasa"),
+            "run",
+            "--enable-api",
+            "--port",
+            str(port),
+            "--model",
+            str(model_path),
+            "--credentials",
+            "credentials.yml",
+            "--endpoints",
+            endpoints,
+        ]
         return self.add(name, argv, port)
 
     def actions(self, name: str, port: int | None = None) -> Proc:
@@ -153,8 +181,13 @@ class Stack:
 
     def console(self, name: str, port: int | None = None) -> Proc:
         port = port or free_port()
-        return self.add(name, [str(BIN / "gridsec"), "console"], port, ready_path="/healthz",
-                        extra_env={"CONSOLE_PORT": str(port)})
+        return self.add(
+            name,
+            [str(BIN / "gridsec"), "console"],
+            port,
+            ready_path="/healthz",
+            extra_env={"CONSOLE_PORT": str(port)},
+        )
 
     def stop_all(self) -> None:
         for proc in reversed(self.procs):
@@ -181,14 +214,21 @@ def postgres_schema(prefix: str = "gs_scale") -> Iterator[str]:
 def stack_environment(database_url: str, action_port: int, **extra: str) -> dict[str, str]:
     """The environment of every process: the test schema, the production endpoints' variables, no telemetry."""
     base = {key: value for key, value in os.environ.items() if not key.startswith(("WECHAT_", "TELEGRAM_"))}
-    base |= {"DATABASE_URL": database_url, "ACTION_PORT": str(action_port), "RASA_TELEMETRY_ENABLED": "false",
-             "REDIS_LOCK_PREFIX": f"gstest{uuid.uuid4().hex[:10]}", "PYTHONUNBUFFERED": "1"}
+    base |= {
+        "DATABASE_URL": database_url,
+        "ACTION_PORT": str(action_port),
+        "RASA_TELEMETRY_ENABLED": "false",
+        "REDIS_LOCK_PREFIX": f"gstest{uuid.uuid4().hex[:10]}",
+        "PYTHONUNBUFFERED": "1",
+    }
     base |= extra
     return base | production_environment(base)
 
 
 @contextmanager
-def running_stack(database_url: str, log_dir: Path, action_port: int | None = None, **extra: str) -> Iterator[Stack]:
+def running_stack(
+    database_url: str, log_dir: Path, action_port: int | None = None, **extra: str
+) -> Iterator[Stack]:
     """A Stack whose processes are stopped (SIGTERM, then SIGKILL) when the block ends."""
     stack = Stack(stack_environment(database_url, action_port or free_port(), **extra), log_dir)
     try:
@@ -197,7 +237,9 @@ def running_stack(database_url: str, log_dir: Path, action_port: int | None = No
         stack.stop_all()
 
 
-def wait_until(predicate: object, timeout_s: float, interval_s: float = 0.25, what: str = "condition") -> None:
+def wait_until(
+    predicate: object, timeout_s: float, interval_s: float = 0.25, what: str = "condition"
+) -> None:
     """Poll `predicate()` until it is truthy; fail with `what` after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

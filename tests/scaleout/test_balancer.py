@@ -35,8 +35,14 @@ class _Echo(BaseHTTPRequestHandler):
             self.connection.shutdown(2)
             self.close_connection = True
             return
-        answer = json.dumps({"backend": self.server.name, "path": self.path, "body": body.decode(),
-                             "forwarded_for": self.headers.get("X-Forwarded-For")}).encode()
+        answer = json.dumps(
+            {
+                "backend": self.server.name,
+                "path": self.path,
+                "body": body.decode(),
+                "forwarded_for": self.headers.get("X-Forwarded-For"),
+            }
+        ).encode()
         self.send_response(201 if self.command == "POST" else 200)
         self.send_header("Content-Type", "application/json")
         self.send_header("X-Backend", self.server.name)
@@ -75,8 +81,10 @@ def balancer(tmp_path: Path, urls: list[str]) -> Iterator[str]:
 @pytest.mark.slow
 def test_requests_alternate_and_pass_through_unchanged(tmp_path: Path) -> None:
     with backend("a") as a, backend("b") as b, balancer(tmp_path, [a, b]) as url:
-        answers = [httpx.post(f"{url}/webhooks/rest/webhook?x=1", content="你好".encode(), timeout=10)
-                   for _ in range(4)]
+        answers = [
+            httpx.post(f"{url}/webhooks/rest/webhook?x=1", content="你好".encode(), timeout=10)
+            for _ in range(4)
+        ]
     assert [answer.status_code for answer in answers] == [201] * 4
     bodies = [answer.json() for answer in answers]
     assert {body["backend"] for body in bodies[0::2]} != {body["backend"] for body in bodies[1::2]}
@@ -101,5 +109,8 @@ def test_a_backend_refusing_connections_is_skipped_and_none_reachable_is_a_clear
 def test_a_backend_dying_mid_answer_is_not_retried_elsewhere(tmp_path: Path) -> None:
     with backend("a") as a, backend("b") as b, balancer(tmp_path, [a, b]) as url:
         answers = [httpx.post(f"{url}/die", content=b"turn", timeout=10) for _ in range(2)]
-    assert [answer.status_code for answer in answers] == [502, 502]  # the turn may have run: the caller decides
+    assert [answer.status_code for answer in answers] == [
+        502,
+        502,
+    ]  # the turn may have run: the caller decides
     assert answers[0].json()["error"] == "bad_gateway"

@@ -41,10 +41,15 @@ TURNS = [
 
 
 @pytest.fixture(scope="module")
-def rasa_pair(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proc, Proc, Stack, str]]:
+def rasa_pair(
+    model_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Proc, Proc, Stack, str]]:
     """Two Rasa servers and two action servers behind a balancer, as `gridsec serve --production` runs them."""
     action_port = free_port()
-    with postgres_schema() as url, running_stack(url, tmp_path_factory.mktemp("scaleout"), action_port) as stack:
+    with (
+        postgres_schema() as url,
+        running_stack(url, tmp_path_factory.mktemp("scaleout"), action_port) as stack,
+    ):
         seed_yuexiu(url)
         action_servers = [stack.actions("actions-1").start(), stack.actions("actions-2").start()]
         stack.balancer("actions", action_port, action_servers).start()
@@ -132,7 +137,7 @@ def open_cases(database_url: str) -> list[str]:
 
 
 def test_a_report_conversation_alternating_between_instances_opens_one_case(
-    rasa_pair: tuple[Proc, Proc, Stack, str]
+    rasa_pair: tuple[Proc, Proc, Stack, str],
 ) -> None:
     first, second, _, url = rasa_pair
     sender = f"scale-report-{uuid.uuid4().hex[:8]}"

@@ -43,13 +43,17 @@ def test_two_workers_deliver_each_message_once_and_fire_each_limit_once(tmp_path
         postgres_schema() as url,
         running_fake_wechat() as wechat,
         running_fake_telegram() as telegram,
-        running_stack(url, tmp_path, WECHAT_API_BASE=wechat.base_url, TELEGRAM_API_BASE=telegram.api_base) as stack,
+        running_stack(
+            url, tmp_path, WECHAT_API_BASE=wechat.base_url, TELEGRAM_API_BASE=telegram.api_base
+        ) as stack,
     ):
         engine = make_engine(url)
         with Session(engine, future=True) as session:
             work = queue_workload(session, utcnow(), CASES, MESSAGES)
             workers = [stack.worker("worker-1").start(), stack.worker("worker-2").start()]
-            wait_until(lambda: pending_work(session, utcnow()) == 0, 120, what="the two workers to drain the queue")
+            wait_until(
+                lambda: pending_work(session, utcnow()) == 0, 120, what="the two workers to drain the queue"
+            )
             texts = work.resident_texts + work.worker_texts
             assert "parked" not in outbox_report(session), outbox_report(session)
             assert all(worker.alive() for worker in workers)

@@ -30,17 +30,35 @@ def queue_workload(session: Session, now: datetime, cases: int, messages: int) -
     """`cases` urgent cases opened 2 hours ago (their respond limits are missed) and `messages` pushes each to
     the resident (WeChat) and the grid worker (Telegram chat 1001), each with a text of its own."""
     org = build_org(session)
-    first_seen(session, "wechat", f"{org.resident_openid}:m:1", now)  # the resident wrote: the 48-hour window is open
+    first_seen(
+        session, "wechat", f"{org.resident_openid}:m:1", now
+    )  # the resident wrote: the 48-hour window is open
     session.commit()
-    case_ids = [new_case(session, org, now - timedelta(hours=2, seconds=i), urgency="urgent").id for i in range(cases)]
+    case_ids = [
+        new_case(session, org, now - timedelta(hours=2, seconds=i), urgency="urgent").id for i in range(cases)
+    ]
     resident_texts = [f"居民消息 {i:03d}" for i in range(messages)]
     worker_texts = [f"网格员消息 {i:03d}" for i in range(messages)]
     for i, text in enumerate(resident_texts):
-        enqueue(session, recipient_kind="resident", recipient_id=org.resident_openid, template="wechat.text",
-                params={"text": text}, idempotency_key=f"scale:resident:{i}", now=now)
+        enqueue(
+            session,
+            recipient_kind="resident",
+            recipient_id=org.resident_openid,
+            template="wechat.text",
+            params={"text": text},
+            idempotency_key=f"scale:resident:{i}",
+            now=now,
+        )
     for i, text in enumerate(worker_texts):
-        enqueue(session, recipient_kind="person", recipient_id=org.worker, template="telegram.text",
-                params={"text": text}, idempotency_key=f"scale:worker:{i}", now=now)
+        enqueue(
+            session,
+            recipient_kind="person",
+            recipient_id=org.worker,
+            template="telegram.text",
+            params={"text": text},
+            idempotency_key=f"scale:worker:{i}",
+            now=now,
+        )
     session.commit()
     return Workload(org, case_ids, resident_texts, worker_texts)
 
@@ -61,7 +79,9 @@ def pending_work(session: Session, now: datetime, *, leased: bool = True) -> int
 
 def escalations(session: Session) -> Counter[tuple[int, int]]:
     rows = session.execute(
-        select(CaseEventRecord.case_id, CaseEventRecord.escalation_level).where(CaseEventRecord.event == "escalate")
+        select(CaseEventRecord.case_id, CaseEventRecord.escalation_level).where(
+            CaseEventRecord.event == "escalate"
+        )
     ).all()
     session.rollback()
     return Counter((case_id, level) for case_id, level in rows)
@@ -76,8 +96,9 @@ def fired_by(session: Session) -> Counter[str]:
 def outbox_report(session: Session) -> str:
     """Outbox rows by channel and status, with one error per group: the message for a failed wait."""
     rows = session.execute(
-        select(OutboxMessage.channel, OutboxMessage.status, func.count(), func.max(OutboxMessage.last_error))
-        .group_by(OutboxMessage.channel, OutboxMessage.status)
+        select(
+            OutboxMessage.channel, OutboxMessage.status, func.count(), func.max(OutboxMessage.last_error)
+        ).group_by(OutboxMessage.channel, OutboxMessage.status)
     ).all()
     session.rollback()
     return "; ".join(f"{channel}/{status}: {count} ({error})" for channel, status, count, error in rows)
