@@ -174,7 +174,7 @@ KPI_QUERY = text(
     f"""
 WITH stages AS (
   SELECT CASE CAST(:by AS text) WHEN 'street' THEN f.street_code WHEN 'department' THEN f.department_key END
-           AS grp,
+           COLLATE "C" AS grp,  -- groups are only told apart, never ordered for people: bytewise is fastest
     f.report_day, f.confirm_day, f.auto_dispatch, f.hops, f.overdue, f.handled_us, f.reopened,
     f.rating_sum, f.rating_n,
     f.respond_us - f.report_us AS respond_s,
@@ -266,7 +266,7 @@ def aggregate(
     Sets `work_mem` for the rest of the caller's transaction (SET LOCAL): a read-only dashboard session.
     """
     # Sorting a year's durations (a million per stage) takes ~30 MB; the 4 MB default spills to disk.
-    session.execute(text("SET LOCAL work_mem = '64MB'"))
+    session.execute(text("SET LOCAL work_mem = '128MB'"))
     rows = session.execute(
         KPI_QUERY,
         {"start": start, "end": end, "street": street_code, "department": department_key, "by": by},
