@@ -56,6 +56,9 @@ def _percent(value: float | None) -> str:
 
 
 def main() -> dict[str, Any]:
+    from rasa.utils.common import configure_logging_and_warnings
+
+    configure_logging_and_warnings(logging.WARNING)  # the in-process agent would log every turn at DEBUG
     seed = int(os.environ.get("BENCH_SEED", "20261129"))
     rng = random.Random(seed)
     arrivals = month_arrivals(START, DAYS, CASES, rng)
@@ -86,6 +89,8 @@ def main() -> dict[str, Any]:
         f"{counts['messages']} resident messages; {wall:.0f} s wall, effective speed {speed:.0f}x "
         f"(100x while busy, idle time skipped)"
     )
+    for transcript in replay.failed_transcripts[:3]:
+        print("  a conversation that opened no case: " + " | ".join(transcript))
     print(
         f"  problems: no case opened {counts['no_case_opened']}, unanswered {counts['unanswered']}, "
         f"message errors {counts['message_errors']}, failed steps {counts['step_failed']}"
@@ -100,6 +105,7 @@ def main() -> dict[str, Any]:
         "days": DAYS,
         "reports": counts["reports"],
         "counts": dict(counts),
+        "failed_transcripts": replay.failed_transcripts,
         "wall_s": round(wall, 1),
         "effective_speed": round(speed, 1),
         "kpis": kpis.to_dict(),

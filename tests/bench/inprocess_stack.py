@@ -16,7 +16,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -59,9 +58,8 @@ def running_inprocess_stack(
     engine: Engine, model: Path, clock: Callable[[], datetime], media: Path
 ) -> Iterator[InProcessStack]:
     """Action server and Rasa (WeChat channel, trained model) on loopback, both on `clock`."""
-    from rasa.core.agent import load_agent
+    from rasa.core.agent import Agent
     from rasa.core.run import configure_app
-    from rasa.core.utils import AvailableEndpoints
     from rasa.utils.endpoints import EndpointConfig
     from rasa_sdk.endpoint import create_app
 
@@ -84,11 +82,7 @@ def running_inprocess_stack(
             media_root=media,
         )
         app = configure_app([channel], enable_api=False)
-        endpoints = AvailableEndpoints(action=EndpointConfig(f"{action_url}/webhook"))
-
-        async def load(app_: Any, _loop: Any) -> None:
-            app_.ctx.agent = await load_agent(model_path=str(model), endpoints=endpoints)
-
-        app.register_listener(load, "before_server_start")
+        # Loaded before the server starts (as the conversation tests do): it takes longer than a start-up timeout.
+        app.ctx.agent = Agent.load(str(model), action_endpoint=EndpointConfig(f"{action_url}/webhook"))
         rasa_url = stack.enter_context(serve_sanic(app))
         yield InProcessStack(wechat_endpoint=f"{rasa_url}/webhooks/wechat/webhook", action_url=action_url)

@@ -32,7 +32,7 @@ from bot import telegram_store as store
 from storage.models import Case, Person, Resident
 from storage.scheduler import run_due, run_reminders
 from storage.timeutil import SHANGHAI
-from tests.bench.resident_scripts import conversation
+from tests.bench.resident_scripts import FIRST_CHOICE, conversation
 from tests.bench.wechat_load import Message, Turn, message_xml, signed_query
 
 logger = logging.getLogger(__name__)
@@ -100,6 +100,7 @@ class Replay:
     photo: Path
     behaviour: Behaviour = field(default_factory=Behaviour)
     counts: Counter[str] = field(default_factory=Counter)
+    failed_transcripts: list[list[str]] = field(default_factory=list)  # conversations that opened no case
     _queue: list[tuple[datetime, int, Callable[[], None]]] = field(default_factory=list)
     _seq: Any = field(default_factory=itertools.count)
     _ids: Any = field(default_factory=lambda: itertools.count(7_200_000_000_000_000_000))
@@ -126,8 +127,8 @@ class Replay:
         return self.counts
 
     # -- residents ---------------------------------------------------------------------------------
-    def say(self, openid: str, turn: Turn) -> bool:
-        """Post one message at the simulated time and wait (wall seconds) for the bot's reply."""
+    def say(self, openid: str, turn: Turn) -> list[str] | None:
+        """Post one message at the simulated time; the bot's replies to it (None: error or no reply in 10 s)."""
         now = self.clock()
         message = Message(0.0, openid, str(next(self._ids)), turn, 0, 0)
         stamp = int(now.timestamp())
@@ -140,38 +141,53 @@ class Replay:
         self.counts["messages"] += 1
         if response.status_code != 200:
             self.counts["message_errors"] += 1
-            return False
-        if not self._replied(message.inbound_key, deadline=time.monotonic() + 10):
+            return None
+        replies = self._replies(message.inbound_key, deadline=time.monotonic() + 10)
+        if not replies:
             self.counts["unanswered"] += 1
-            return False
-        return True
+            return None
+        return replies
 
-    def _replied(self, inbound_key: str, deadline: float) -> bool:
+    def _replies(self, inbound_key: str, deadline: float) -> list[str]:
         from storage.models import OutboxMessage
 
         while time.monotonic() < deadline:
             with self.session_factory() as session:
-                found = session.execute(
-                    select(OutboxMessage.id).where(
-                        OutboxMessage.idempotency_key.like(f"wechat:{inbound_key}:r%")
-                    )
-                ).first()
-            if found is not None:
-                return True
+                payloads = list(
+                    session.execute(
+                        select(OutboxMessage.payload)
+                        .where(OutboxMessage.idempotency_key.like(f"wechat:{inbound_key}:r%"))
+                        .order_by(OutboxMessage.id)
+                    ).scalars()
+                )
+            if payloads:
+                return [str(payload["params"].get("text", "")) for payload in payloads]
             time.sleep(0.02)
-        return False
+        return []
 
     def report(self, openid: str) -> None:
         self.counts["reports"] += 1
         before = self._latest_case_id(openid)
+        transcript: list[str] = []
         for index, turn in enumerate(conversation(self.rng)):
             if index:  # the resident reads the question and answers (simulated seconds)
                 self.clock.jump_to(self.clock() + timedelta(seconds=20 + self.rng.expovariate(1 / 40)))
-            if not self.say(openid, turn):
+            replies = self.say(openid, turn)
+            transcript += [
+                f"> {turn.text or f'[location {turn.lat},{turn.lng}]'}",
+                *(replies or ["(no reply)"]),
+            ]
+            if replies is not None and "回复序号" in replies[-1]:  # several places match: take the first
+                replies = self.say(openid, Turn(text=FIRST_CHOICE))
+                transcript += [f"> {FIRST_CHOICE}", *(replies or ["(no reply)"])]
+            if replies is None:
                 return
         case_id = self._latest_case_id(openid)
         if case_id is None or case_id == before:
-            self.counts["no_case_opened"] += 1
+            duplicate = any("已有居民反映" in line for line in transcript)
+            self.counts["duplicate_followed" if duplicate else "no_case_opened"] += 1
+            if not duplicate and len(self.failed_transcripts) < 5:
+                self.failed_transcripts.append(transcript)
             return
         self.counts["cases_opened"] += 1
         self.at(
@@ -208,7 +224,7 @@ class Replay:
                 lambda: self.worker(case_id),
             )
         elif draw < self.behaviour.reopen_share + self.behaviour.confirm_share:
-            if self.say(openid, Turn(text="是")):
+            if self.say(openid, Turn(text="是")) is not None:
                 self.say(openid, Turn(text=str(self.rng.choice((3, 4, 4, 5, 5, 5)))))
             self.counts["resident_confirmed"] += 1
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from routing.coords import wgs84_to_gcj02
 from tests.bench.wechat_load import Turn
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ PROBLEMS = (
     "共享单车乱摆，挡住盲道",
 )
 CONFIRM = "对"
+FIRST_CHOICE = "1"  # the answer to "您说的地方有几处，请问是哪一个？回复序号即可"
 SHAPES = ("typed_place", "location_message", "place_in_text")
 
 
@@ -78,12 +80,10 @@ def conversation(rng: random.Random, shape: str | None = None) -> list[Turn]:
     shape = shape or rng.choice(SHAPES)
     if shape == "typed_place":
         return [Turn(text=problem), Turn(text=f"在{address.typed(rng)}"), Turn(text=CONFIRM)]
-    if shape == "location_message":
-        return [
-            Turn(text=problem),
-            Turn(lat=address.lat, lng=address.lng, label=address.road),
-            Turn(text=CONFIRM),
-        ]
+    if shape == "location_message":  # WeChat sends GCJ-02; the address points are WGS-84
+        lat, lng = wgs84_to_gcj02(address.lat, address.lng)
+        location = Turn(lat=round(lat, 6), lng=round(lng, 6), label=address.road)
+        return [Turn(text=problem), location, Turn(text=CONFIRM)]
     if shape == "place_in_text":
         return [Turn(text=f"{address.typed(rng)}{problem}"), Turn(text=CONFIRM)]
     raise ValueError(f"unknown conversation shape {shape!r}")
