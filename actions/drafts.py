@@ -158,19 +158,25 @@ def add_message(draft: ReportDraft, message: Mapping[str, Any], *, correcting: b
     return replace(draft, **updates) if updates else draft
 
 
-def choose_candidate(draft: ReportDraft, decision: Decision, index: int) -> ReportDraft:
-    """The resident picked candidate `index` (0-based) of an ambiguous place: keep only that place."""
+def choose_candidate(draft: ReportDraft, decision: Decision, index: int, now: datetime) -> ReportDraft:
+    """The resident picked candidate `index` (0-based) of an ambiguous place.
+
+    The street (and community) of the choice is added to what they said, so a road stays a road within that
+    street; if routing still cannot tell, the candidate alone becomes the place.
+    """
     if not 0 <= index < len(decision.candidates):
         return draft
     chosen = decision.candidates[index]
-    place = {"kind": "community" if chosen.community else "street", "text": chosen.label}
-    place["value"] = chosen.community or chosen.street
-    point = (
-        {"lat": chosen.point.lat, "lng": chosen.point.lng, "source": "gps", "label": chosen.label}
-        if chosen.point
-        else draft.point
-    )
-    return replace(draft, places=(place,), point=point)
+    picked: list[dict[str, Any]] = [{"kind": "street", "text": chosen.label, "value": chosen.street}]
+    if chosen.community:
+        picked.append({"kind": "community", "text": chosen.label, "value": chosen.community})
+    point = draft.point
+    if chosen.point is not None:
+        point = {"lat": chosen.point.lat, "lng": chosen.point.lng, "source": "gps", "label": chosen.label}
+    narrowed = replace(draft, places=draft.places + tuple(picked), point=point)
+    if "clarify_location" not in decide_draft(narrowed, now).needs:
+        return narrowed
+    return replace(draft, places=tuple(picked), point=point)
 
 
 def parse_for(draft: ReportDraft) -> dict[str, Any]:

@@ -78,7 +78,7 @@ class ValidateReportForm(FormValidationAction):
             return {}  # not about the report: the form is rejected and a rule answers it
         elif requested == "report_location" and (choice := _choice(tracker)) is not None:
             previous = ReportDraft.from_slot(current)
-            draft = choose_candidate(previous, decide_draft(previous, deps.now()), choice)
+            draft = choose_candidate(previous, decide_draft(previous, deps.now()), choice, deps.now())
         elif requested == "report_confirmed" and _intent(tracker) == "affirm" and not _brings_news(message):
             return {}
         else:

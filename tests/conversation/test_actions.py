@@ -64,7 +64,8 @@ def test_validation_on_activation_fills_the_draft_and_asks_for_the_read_back(
     slots = slots_set(events)
     assert slots["report_draft"]["category"] == "MANHOLE"
     assert slots["report_problem"] and "越华路" in slots["report_location"]
-    assert slots["requested_slot"] == "report_confirmed" and dispatcher.messages == []
+    # only the read-back is left: Rasa's FormAction asks the first empty required slot, report_confirmed
+    assert "report_confirmed" not in slots and dispatcher.messages == []
 
 
 def test_validation_gives_emergency_advice_first(
@@ -83,7 +84,7 @@ def test_a_question_while_asked_where_rejects_the_form(
     draft = {"texts": ["井盖烂咗"], "category": "MANHOLE", "category_confidence": 0.9}
     state = tracker(
         nlu_parse("我上次报的事情处理得怎么样"),
-        slots={"report_draft": draft, "report_problem": "井盖", "requested_slot": "report_location"},
+        slots={"report_draft": draft, "report_problem": "井盖缺失/破损", "requested_slot": "report_location"},
         active=True,
     )
     events = run(ValidateReportForm(), CollectingDispatcher(), state)

@@ -62,10 +62,20 @@ def test_a_correction_of_the_place_is_read_back_again(chat: Callable[[], Chat]) 
     resident = chat()
     first = resident.say("越华路有盏路灯唔着")
     assert "越华路" in first[-1]
-    corrected = resident.say("不是，是在中山五路")
-    assert "中山五路" in corrected[-1] and "越华路" not in corrected[-1] and "对吗" in corrected[-1]
+    corrected = resident.say("不是，是在仓边路")
+    assert "仓边路" in corrected[-1] and "越华路" not in corrected[-1] and "对吗" in corrected[-1]
     case = case_by_code(resident.engine, code_in(resident.say("对")))
-    assert case.address is not None and "中山五路" in case.address
+    assert case.address is not None and "仓边路" in case.address and "越华路" not in case.address
+
+
+def test_an_ambiguous_road_is_one_tap_between_its_streets(chat: Callable[[], Chat]) -> None:
+    resident = chat()
+    asked = resident.say("中山五路有盏路灯坏咗")
+    assert "哪一个" in asked[-1] and "中山五路（光塔街道段）" in asked[-1]
+    read_back = resident.say('/provide_location{"place_choice":"2"}')
+    assert "中山五路" in read_back[-1] and "光塔街" in read_back[-1] and "对吗" in read_back[-1]
+    case = case_by_code(resident.engine, code_in(resident.say("对")))
+    assert case.street_code is not None and case.category == "STREETLIGHT"
 
 
 def test_emergency_advice_comes_first_and_the_case_is_urgent(chat: Callable[[], Chat]) -> None:
