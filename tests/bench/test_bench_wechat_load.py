@@ -29,6 +29,7 @@ from tests.bench.loadstats import percentile, summarise, verdict
 from tests.bench.wechat_load import (
     THINK_MIN_S,
     Turn,
+    drain,
     poisson_arrivals,
     run_open_loop,
     schedule,
@@ -105,6 +106,7 @@ def test_open_loop_run_measures_each_turns_reply_from_the_outbox(
     assert len(latencies) == len(messages) == len(agent.handled)
     assert all(0 < latency < 5 for latency in latencies) and result.late() == 0
     assert all(item.ack_s < 5 and item.status == 200 for item in result.sent)
+    assert drain(sessionmaker(engine, future=True), quiet_s=0.5) < 5  # nothing left in flight
 
 
 def test_a_bad_signature_counts_as_an_error_and_goes_unanswered(

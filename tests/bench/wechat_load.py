@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from xml.sax.saxutils import escape
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from wechatpy.utils import WeChatSigner
 
@@ -251,3 +251,24 @@ def run_open_loop(
         time.sleep(0.25)
         replies = reply_times(session_factory, started)
     return RunResult(sent=sent, replies=replies, started_at=started, duration_s=time.time() - started)
+
+
+def drain(session_factory: Callable[[], Session], *, quiet_s: float = 3.0, limit_s: float = 180.0) -> float:
+    """Wait until no new WeChat reply has been queued for `quiet_s` (the backlog of a run is worked off).
+
+    Returns the seconds waited. An overloaded run leaves turns queued behind the last post; the next run must
+    not inherit them.
+    """
+    started = time.monotonic()
+    last_count, last_change = -1, started
+    while time.monotonic() - started < limit_s:
+        with session_factory() as session:
+            count = session.execute(
+                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.channel == "wechat")
+            ).scalar_one()
+        if count != last_count:
+            last_count, last_change = count, time.monotonic()
+        elif time.monotonic() - last_change >= quiet_s:
+            break
+        time.sleep(0.5)
+    return time.monotonic() - started
