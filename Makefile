@@ -51,6 +51,10 @@ run: setup ## set up, then start the whole service on localhost (local mode with
 test: setup ## the whole test suite (pytest: storage, routing, NLU quality floors, channels)
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
+test-rasa: setup ## rasa data validate, then `rasa test core` over tests/conversation/stories (also part of make test)
+	@$(VENV)/bin/rasa data validate --data nlu_data --domain domain.yml --config config.yml
+	@$(PY) -m pytest -q tests/conversation/test_rasa_test_core.py
+
 soak: setup ## the long soak variants of the fuzz and fault tests (pytest -m soak; deselected by `make test`)
 	@$(PY) -m pytest -m soak $(PYTEST_ARGS)
 
