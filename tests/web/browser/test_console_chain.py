@@ -84,7 +84,7 @@ def test_worker_and_department_work_a_case_in_the_simulator_and_the_console_show
 
     console.goto(f"{local_stack.console}/#kpi")
     console.locator("#kpi-cases .value", has_text=re.compile(r"[1-9]")).wait_for(timeout=TIMEOUT_MS)
-    console.locator("svg.chart line.baseline").nth(2).wait_for(timeout=TIMEOUT_MS)  # street x2, department x1
+    console.locator("svg.chart line.baseline").nth(2).wait_for(state="attached", timeout=TIMEOUT_MS)  # street x2, department x1
     baselines = console.locator("svg.chart line.baseline").evaluate_all("ls => ls.map(l => l.dataset.value)")
     assert {"0.788", "0.98"} <= set(baselines), baselines
     assert console.locator("#league tbody tr").count() >= 1

@@ -76,7 +76,7 @@ def test_a_newcomer_walks_a_case_from_report_to_rating(local_stack: LocalStack, 
 
     wait_bot_text(page, "wechat", "问题解决了吗")
     send(page, "是")
-    wait_bot_text(page, "wechat", "打分")
+    wait_bot_text(page, "wechat", "感谢确认")  # the rating question (the handled push mentions 打分 too)
     send(page, "5")
     wait_bot_text(page, "wechat", r"感谢您的评价（5分）")
     screenshot(page, "walk-03-rated")
@@ -98,7 +98,7 @@ def test_a_newcomer_walks_a_case_from_report_to_rating(local_stack: LocalStack, 
     console.click(".kpi-tools button[data-period='today']")
     console.locator("#kpi-satisfaction .value", has_text=re.compile(r"\d")).wait_for(timeout=TIMEOUT_MS)
     console.locator("#kpi-same-day .value", has_text="%").wait_for(timeout=TIMEOUT_MS)
-    console.locator("svg.chart line.baseline").nth(2).wait_for(timeout=TIMEOUT_MS)  # street x2, department x1
+    console.locator("svg.chart line.baseline").nth(2).wait_for(state="attached", timeout=TIMEOUT_MS)  # street x2, department x1
     baselines = console.locator("svg.chart line.baseline").evaluate_all("ls => ls.map(l => l.dataset.value)")
     assert {"0.788", "0.98"} <= set(baselines), baselines
     screenshot(console, "walk-05-kpi")
