@@ -60,7 +60,7 @@ class RecordingRequest(BaseRequest):
         if api_method == "getMe":
             result: Any = BOT_USER
         elif api_method in ("sendMessage", "sendPhoto"):
-            chat_id = int(parameters["chat_id"])
+            chat_id = int(str(parameters["chat_id"]))
             result = {
                 "message_id": self.message_ids(),
                 "date": 0,

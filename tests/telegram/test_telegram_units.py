@@ -69,7 +69,7 @@ def test_worker_card_has_its_four_buttons_and_the_masked_contact() -> None:
     labels = [button.text for row in markup.inline_keyboard for button in row]
     assert labels == ["响应", "现场处置完成", "需部门处置", "退回/非本网格"]
     assert all(
-        callbacks.decode(button.callback_data).case_code == CODE
+        callbacks.decode(str(button.callback_data)).case_code == CODE
         for row in markup.inline_keyboard
         for button in row
     )
@@ -78,7 +78,7 @@ def test_worker_card_has_its_four_buttons_and_the_masked_contact() -> None:
 def test_dispatch_menu_puts_the_suggestion_first() -> None:
     markup = cards.dispatch_menu(CODE, "SWJ", [("CGZF", "城管"), ("SWJ", "水务")])
     first = markup.inline_keyboard[0][0]
-    assert first.text == "✅ 水务" and callbacks.decode(first.callback_data) == ButtonPress(
+    assert first.text == "✅ 水务" and callbacks.decode(str(first.callback_data)) == ButtonPress(
         CODE, "dispatch", "SWJ"
     )
 
