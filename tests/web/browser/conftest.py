@@ -16,7 +16,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,12 +204,28 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture()
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    yield page
-    context.close()
+def new_page(browser: Any) -> Iterator[Callable[[], Any]]:
+    """`new_page()` opens a page in a fresh browser context (its own cookies); uncaught page errors fail the test."""
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def open_page() -> Any:
+        context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+        context.set_default_timeout(20_000)
+        contexts.append(context)
+        opened = context.new_page()
+        opened.on("pageerror", lambda error: errors.append(f"{opened.url}: {error}"))
+        return opened
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert not errors, f"JavaScript errors in the pages: {errors}"
+
+
+@pytest.fixture()
+def page(new_page: Callable[[], Any]) -> Any:
+    return new_page()
 
 
 def screenshot(page: Any, name: str) -> Path:

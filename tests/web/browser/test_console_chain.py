@@ -6,6 +6,7 @@ bot on the fake Bot API; then the console (login, live list, detail timeline, ro
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -49,7 +50,7 @@ def open_preset_case(stack: LocalStack) -> str:
 
 
 def test_worker_and_department_work_a_case_in_the_simulator_and_the_console_shows_it(
-    local_stack: LocalStack, page: Any, browser: Any
+    local_stack: LocalStack, page: Any, new_page: Callable[[], Any]
 ) -> None:
     code = open_preset_case(local_stack)
     page.goto(f"{local_stack.console}/simulator")
@@ -69,7 +70,7 @@ def test_worker_and_department_work_a_case_in_the_simulator_and_the_console_show
     screenshot(page, "chain-01-simulator")
     local_stack.check_alive()
 
-    console = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN").new_page()
+    console = new_page()
     login(console, local_stack.console, "demo-centre")
     console.locator(f"#case-table tr[data-code='{code}']").wait_for(timeout=TIMEOUT_MS)
     console.click(f"#case-table tr[data-code='{code}']")
@@ -92,17 +93,16 @@ def test_worker_and_department_work_a_case_in_the_simulator_and_the_console_show
     screenshot(console, "chain-03-kpi")
 
     console.goto(f"{local_stack.console}/#map")
-    console.wait_for_function("() => window.mapState && mapState.grids && mapState.grids.getLayers().length >= 1893",
+    console.wait_for_function("() => typeof mapState !== 'undefined' && mapState.grids && mapState.grids.getLayers().length >= 1893",
                               timeout=TIMEOUT_MS)
     console.wait_for_function("() => mapState.points && mapState.points.getLayers().length >= 1", timeout=TIMEOUT_MS)
     screenshot(console, "chain-04-map")
-    console.context.close()
 
 
-def test_roles_decide_what_the_console_shows(local_stack: LocalStack, browser: Any) -> None:
+def test_roles_decide_what_the_console_shows(local_stack: LocalStack, new_page: Callable[[], Any]) -> None:
     code = open_preset_case(local_stack)  # 越华路 is in 北京 street; the case is HWZX's
     for username, sees in (("demo-dept", True), ("demo-street", False)):
-        page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        page = new_page()
         login(page, local_stack.console, username)
         page.locator("#case-count", has_text="共").wait_for(timeout=TIMEOUT_MS)
         rows = page.locator(f"#case-table tr[data-code='{code}']")
@@ -119,7 +119,6 @@ def test_roles_decide_what_the_console_shows(local_stack: LocalStack, browser: A
         else:
             page.locator("#detail .error", has_text="outside").wait_for(timeout=TIMEOUT_MS)
         screenshot(page, f"roles-{username}")
-        page.context.close()
 
 
 def test_a_wrong_password_is_refused_on_the_login_page(local_stack: LocalStack, page: Any) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -51,7 +52,7 @@ def answer_until_opened(page: Any, stack: LocalStack) -> str:
     raise AssertionError(f"no case opened; the bot said: {bot_replies(page)}\n{stack.diagnostics()}")
 
 
-def test_a_newcomer_walks_a_case_from_report_to_rating(local_stack: LocalStack, page: Any, browser: Any) -> None:
+def test_a_newcomer_walks_a_case_from_report_to_rating(local_stack: LocalStack, page: Any, new_page: Callable[[], Any]) -> None:
     page.goto(f"{local_stack.console}/simulator")
     page.select_option("#resident", index=0)
     page.select_option("#place", index=1)  # 文德路8号 (the other browser tests report at 越华路12号)
@@ -81,7 +82,7 @@ def test_a_newcomer_walks_a_case_from_report_to_rating(local_stack: LocalStack, 
     wait_bot_text(page, "wechat", r"感谢您的评价（5分）")
     screenshot(page, "walk-03-rated")
 
-    console = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN").new_page()
+    console = new_page()
     login(console, local_stack.console, "demo-centre")
     console.goto(f"{local_stack.console}/#case/{code}")
     console.locator("#detail-code", has_text=code).wait_for(timeout=TIMEOUT_MS)
@@ -102,4 +103,3 @@ def test_a_newcomer_walks_a_case_from_report_to_rating(local_stack: LocalStack, 
     baselines = console.locator("svg.chart line.baseline").evaluate_all("ls => ls.map(l => l.dataset.value)")
     assert {"0.788", "0.98"} <= set(baselines), baselines
     screenshot(console, "walk-05-kpi")
-    console.context.close()
