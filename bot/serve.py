@@ -182,6 +182,10 @@ def serve_all(environ: Mapping[str, str], progress: Callable[[str], None], topol
             running.append((spec, proc))
             if spec.name == "fakes" and spec.port is not None:
                 _wait_for_port(spec.port, 30, stopping)  # the bot and worker call the fakes at start
+            if spec.name == "rasa-1" and spec.port is not None:
+                # The first Rasa instance creates the tracker table; the others start once it is up, so two
+                # CREATE TABLEs never race (and two TensorFlow loads do not share the CPU).
+                _wait_for_port(spec.port, 300, stopping)
         _announce_when_ready(specs, running, stopping, progress)
         while not stopping.is_set():
             for spec, proc in running:
