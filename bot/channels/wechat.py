@@ -49,8 +49,16 @@ from bot.channels.wechat_store import (
     record_turn,
     signature_key,
 )
+from bot.channels.wechat_turns import (  # noqa: F401 - RATE_LIMIT, TOO_FAST still importable from here
+    RATE_LIMIT,
+    RATE_WINDOW,
+    TOO_FAST,
+    normalised,
+    rate_limited,
+    tracker_has_message,
+)
 from bot.channels.wechat_verify import PayloadTooLarge, decrypted, read_body, refusal, verified_query
-from bot.inbound import Inbound, normalise
+from bot.inbound import Inbound
 from bot.wechat_xml import InboundXMLError, parse_safely
 from storage.errors import ChannelAuthError
 from storage.timeutil import utcnow
@@ -58,11 +66,8 @@ from storage.timeutil import utcnow
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "wechat"
-RATE_LIMIT = 20  # messages per openid per RATE_WINDOW; beyond it the resident is told once, then ignored
-RATE_WINDOW = timedelta(minutes=1)
 DRAIN_TIMEOUT_S = 30.0  # shutdown waits this long for turns in flight
 CHOICE_TTL = timedelta(hours=2)  # a numbered list of choices is answerable this long
-TOO_FAST = "您发送得太频繁了，请稍等一分钟再发。"
 TURN_LEASE = timedelta(minutes=2)  # after this, another instance may take over a turn still pending
 TURN_RETRY_DELAY = timedelta(seconds=30)  # a turn that raised is tried again this much later
 RESUME_INTERVAL_S = 15.0  # how often an instance looks for turns nobody alive is running
@@ -150,6 +155,7 @@ class WeChatInput(InputChannel):
         self.instance = instance or socket.gethostname()
         self.owner = f"{self.instance}:{uuid.uuid4().hex[:12]}"
         self._turn_lease = turn_lease
+        self._running: set[str] = set()  # keys of the turns this process is running now
         self._resume_interval_s = resume_interval_s
         self._engine = engine
         self._client = client
@@ -213,7 +219,7 @@ class WeChatInput(InputChannel):
                 return arrival, None
             turn = None
             if arrival is Arrival.NEW and inbound is not None:
-                turn = _rate_limited(msg.source, inbound, recent_inbound_count(session, msg.source, now - RATE_WINDOW))
+                turn = rate_limited(msg.source, inbound, recent_inbound_count(session, msg.source, now - RATE_WINDOW))
             if turn is not None and (turn.text is not None or turn.reply is not None):
                 payload = {"msg_type": msg.type, "text": turn.text, "metadata": turn.metadata,
                            "reply": turn.reply, "media_id": turn.media_id}
@@ -243,20 +249,22 @@ class WeChatInput(InputChannel):
             else:
                 finish_turn(session, key, self.owner, self._clock())
 
-    def _claim_unfinished(self) -> list[tuple[str, str, dict[str, Any]]]:
+    def _claim_unfinished(self, running: frozenset[str]) -> list[tuple[str, str, dict[str, Any]]]:
         with self._session() as session, session.begin():
-            turns = claim_unfinished_turns(session, self.owner, self.instance, self._clock(), self._turn_lease)
+            turns = claim_unfinished_turns(
+                session, self.owner, self.instance, self._clock(), self._turn_lease, running=running
+            )
             return [(turn.key, turn.sender_id, dict(turn.payload)) for turn in turns]
 
     async def resume_unfinished(self, on_new_message: OnNewMessage, agent: Any = None) -> int:
-        """Re-run the acknowledged turns nobody alive is running; returns how many were started.
+        """Re-run the acknowledged turns nobody alive is running (or that failed and waited); returns how many.
 
         A turn Rasa had already saved to the tracker (it died between saving and marking the row done) is only
         marked done: its replies were queued before the save, under keys a re-run would not duplicate anyway.
         """
         started = 0
-        for key, openid, payload in await asyncio.to_thread(self._claim_unfinished):
-            if await _tracker_has_message(agent, openid, key):
+        for key, openid, payload in await asyncio.to_thread(self._claim_unfinished, frozenset(self._running)):
+            if await tracker_has_message(agent, openid, key):
                 await asyncio.to_thread(self._finish, key, failed=False)
                 continue
             inbound = Inbound(text=payload.get("text"), metadata=dict(payload.get("metadata") or {}),
@@ -283,6 +291,15 @@ class WeChatInput(InputChannel):
         self, key: str, openid: str, msg_type: str, inbound: Inbound, on_new_message: OnNewMessage
     ) -> None:
         """Run one acknowledged turn, then mark its row done (or leave it pending to be tried again)."""
+        self._running.add(key)
+        try:
+            await self._work_in_order(key, openid, msg_type, inbound, on_new_message)
+        finally:
+            self._running.discard(key)
+
+    async def _work_in_order(
+        self, key: str, openid: str, msg_type: str, inbound: Inbound, on_new_message: OnNewMessage
+    ) -> None:
         lock = self._sender_locks.setdefault(openid, asyncio.Lock())
         async with lock:  # one resident's messages run in arrival order
             failed = False
@@ -339,7 +356,7 @@ class WeChatInput(InputChannel):
                 query = self._extract_verified_query(request)
                 plaintext = self._extract_plaintext(await read_body(request), query)
                 msg = parse_safely(plaintext)
-                arrival, turn = await asyncio.to_thread(self._record, msg, _normalised(msg), query)
+                arrival, turn = await asyncio.to_thread(self._record, msg, normalised(msg), query)
             except ChannelAuthError as error:
                 return refusal(403, error)
             except PayloadTooLarge as error:
@@ -373,30 +390,3 @@ class WeChatInput(InputChannel):
 
         return wechat_webhook
 
-
-def _normalised(msg: BaseMessage) -> Inbound | None:
-    """The message as Rasa gets it, or None when the normaliser failed (logged; WeChat is still answered)."""
-    try:
-        return normalise(msg)
-    except Exception:  # the edge: a normaliser bug must not turn an acknowledged message into a 500
-        logger.exception("WeChat message %s could not be normalised", inbound_key(msg))
-        return None
-
-
-def _rate_limited(openid: str, inbound: Inbound, recent: int) -> Inbound:
-    """Over the per-openid rate limit: tell the resident once, then drop the rest (no turn)."""
-    if recent <= RATE_LIMIT:
-        return inbound
-    logger.warning("WeChat resident %s over the rate limit (%s in %s)", openid, recent, RATE_WINDOW)
-    return Inbound(text=None, metadata=inbound.metadata, reply=TOO_FAST if recent == RATE_LIMIT + 1 else None)
-
-
-async def _tracker_has_message(agent: Any, sender_id: str, message_id: str) -> bool:
-    """Whether Rasa's tracker store already holds the user message `message_id` (its turn completed)."""
-    tracker_store = getattr(agent, "tracker_store", None)
-    if tracker_store is None:
-        return False
-    tracker = await tracker_store.retrieve(sender_id)
-    if tracker is None:
-        return False
-    return any(getattr(event, "message_id", None) == message_id for event in tracker.events if event.type_name == "user")

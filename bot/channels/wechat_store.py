@@ -15,12 +15,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 from wechatpy.messages import BaseMessage
 
@@ -198,20 +198,33 @@ def postpone_turn(session: Session, key: str, owner: str, until: datetime) -> No
 
 
 def claim_unfinished_turns(
-    session: Session, owner: str, instance: str, now: datetime, lease: timedelta, limit: int = 50
+    session: Session,
+    owner: str,
+    instance: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int = 50,
+    running: Collection[str] = (),
 ) -> list[InboundTurn]:
     """Claim pending turns that nobody alive is running, oldest first; commit to keep the claims.
 
-    Claimable: turns whose lease ran out (their process is gone or gave up), and at once the turns of this
+    Claimable: turns whose lease ran out (their process is gone, or the turn failed and waited its retry delay;
+    `running` lists the keys the caller itself is still running, never claimed), and at once the turns of this
     instance's earlier life (`<instance>:<other boot id>`), since a process that restarted under the same
     instance name cannot still be running them. Each claim is a compare-and-set on `owner`, so two instances
     racing for one turn agree on one winner. Turns past MAX_TURN_ATTEMPTS are marked failed instead.
     """
     prefix = f"{instance}:"
-    candidates = session.execute(
+    earlier_life = and_(InboundTurn.owner.startswith(prefix, autoescape=True), InboundTurn.owner != owner)
+    query = (
         select(InboundTurn.id, InboundTurn.owner, InboundTurn.attempts)
-        .where(InboundTurn.channel == CHANNEL, InboundTurn.status == "pending", InboundTurn.owner != owner)
-        .where(or_(InboundTurn.lease_until < now, InboundTurn.owner.startswith(prefix, autoescape=True)))
+        .where(InboundTurn.channel == CHANNEL, InboundTurn.status == "pending")
+        .where(or_(InboundTurn.lease_until < now, earlier_life))
+    )
+    if running:
+        query = query.where(InboundTurn.key.not_in(list(running)))
+    candidates = session.execute(
+        query
         .order_by(InboundTurn.received_at, InboundTurn.id)
         .limit(limit)
     ).all()

@@ -7,12 +7,17 @@ a turn that failed MAX_TURN_ATTEMPTS times is parked as failed. The real kill -9
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
+from rasa.core.channels.channel import UserMessage
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from bot.channels.wechat import TURN_RETRY_DELAY, WeChatInput
+from bot.channels.wechat_config import WeChatChannelConfig
 from bot.channels.wechat_store import (
     MAX_TURN_ATTEMPTS,
     Arrival,
@@ -21,7 +26,8 @@ from bot.channels.wechat_store import (
     record_arrival,
     record_turn,
 )
-from storage.models import InboundTurn
+from bot.inbound import Inbound
+from storage.models import InboundTurn, OutboxMessage
 
 NOW = datetime(2026, 11, 29, 4, 0, tzinfo=timezone.utc)
 LEASE = timedelta(minutes=2)
@@ -87,3 +93,39 @@ def test_a_replayed_signature_leaves_no_turn(session: Session) -> None:
     assert record_arrival(session, "o1:m:5", "sig-o1:m:4", NOW) is Arrival.REPLAY
     session.rollback()
     assert session.execute(select(InboundTurn.key)).scalars().all() == ["o1:m:4"]
+
+
+def test_a_turn_that_failed_is_retried_by_the_same_process_after_the_delay_and_answered_once(
+    engine: Engine, session: Session
+) -> None:
+    """Rasa raised mid-turn (say, the action server was unreachable): the turn stays pending, then runs again."""
+    clock = [NOW]
+    channel = WeChatInput(
+        WeChatChannelConfig.from_sources(None, {}), engine=engine, clock=lambda: clock[0], instance="rasa-1"
+    )
+    arrive(session, "o1:m:6", channel.owner)
+    seen: list[str] = []
+
+    async def flaky_rasa(message: UserMessage) -> None:
+        seen.append(message.text or "")
+        if len(seen) == 1:
+            raise ConnectionError("action server unreachable")
+        await message.output_channel.send_text_message(message.sender_id, "您好")
+
+    inbound = Inbound(text="你好", metadata={"openid": "o1", "msg_type": "text"})
+    asyncio.run(channel._work("o1:m:6", "o1", "text", inbound, flaky_rasa))
+    assert session.execute(select(InboundTurn.status)).scalar_one() == "pending"
+    session.rollback()  # end the read (on SQLite every transaction takes the write lock)
+    assert asyncio.run(channel.resume_unfinished(flaky_rasa)) == 0  # waits out the retry delay first
+    clock[0] = NOW + TURN_RETRY_DELAY + timedelta(seconds=1)
+
+    async def resume_and_finish() -> int:
+        started = await channel.resume_unfinished(flaky_rasa)
+        await channel.drain()
+        return started
+
+    assert asyncio.run(resume_and_finish()) == 1
+    assert session.execute(select(InboundTurn.status, InboundTurn.attempts)).one() == ("done", 2)
+    assert seen == ["你好", "你好"]
+    replies = session.execute(select(OutboxMessage.idempotency_key)).scalars().all()
+    assert replies == ["wechat:o1:m:6:r1"]
