@@ -51,14 +51,24 @@ def _jpeg(directory: Path) -> Path:
     return path
 
 
+def _quiet_logging() -> None:
+    """The in-process agent would log every turn at DEBUG (megabytes a minute, and slower turns)."""
+    from rasa.utils.common import configure_logging_and_warnings
+    from rasa.utils.log_utils import configure_structlog
+
+    os.environ["LOG_LEVEL"] = "WARNING"
+    configure_logging_and_warnings(logging.WARNING)
+    configure_structlog(logging.WARNING)
+    for name in ("", "rasa", "rasa_sdk", "jieba", "sanic", "bot", "storage", "actions", "routing"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.1f} %"
 
 
 def main() -> dict[str, Any]:
-    from rasa.utils.common import configure_logging_and_warnings
-
-    configure_logging_and_warnings(logging.WARNING)  # the in-process agent would log every turn at DEBUG
+    _quiet_logging()
     seed = int(os.environ.get("BENCH_SEED", "20261129"))
     rng = random.Random(seed)
     arrivals = month_arrivals(START, DAYS, CASES, rng)
