@@ -17,8 +17,9 @@ async function loadGrids() {
 }
 
 async function loadPoints() {
-  const status = document.getElementById("map-status").value;
-  const points = await api(`/api/map/cases${status ? `?status=${status}` : "?status=open,closed"}`);
+  // "" = every state (the API's default is the open ones; "handled, awaiting the resident" is neither group).
+  const status = document.getElementById("map-status").value || consoleState.meta.states.map((s) => s.code).join(",");
+  const points = await api(`/api/map/cases?status=${encodeURIComponent(status)}`);
   if (mapState.points) mapState.points.remove();
   mapState.points = L.geoJSON(points, {
     pointToLayer: (feature, latlng) => L.circleMarker(latlng, {

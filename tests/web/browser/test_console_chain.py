@@ -95,6 +95,7 @@ def test_worker_and_department_work_a_case_in_the_simulator_and_the_console_show
     console.goto(f"{local_stack.console}/#map")
     console.wait_for_function("() => typeof mapState !== 'undefined' && mapState.grids && mapState.grids.getLayers().length >= 1893",
                               timeout=TIMEOUT_MS)
+    console.select_option("#map-status", "")  # every state: the handled case is awaiting the resident
     console.wait_for_function("() => mapState.points && mapState.points.getLayers().length >= 1", timeout=TIMEOUT_MS)
     screenshot(console, "chain-04-map")
 
