@@ -198,12 +198,19 @@ async def _finish_with_photo(
     update: Update, svc: Services, message: Message, code: str, action: str, *, answers_request: bool
 ) -> bool:
     """Store the photo and record `action`; the pending request it answers goes in the same transaction."""
+    user_id = update.effective_user.id if update.effective_user else 0
+
+    def may_act(session: Session) -> bool:
+        store.authorise(session, store.load_case(session, code), user_id, message.chat.id, action)
+        return True
+
+    if await _act_for_message(update, message, svc, may_act) is None:
+        return False  # refused (and told) before a byte of the photo is fetched or stored
     photo = message.photo[-1]
     telegram_file = await photo.get_file()
     data = await telegram_file.download_as_bytearray()
     path = svc.media_dir / f"{photo.file_unique_id}.jpg"
     await asyncio.to_thread(_write, path, bytes(data))
-    user_id = update.effective_user.id if update.effective_user else 0
 
     def act(session: Session) -> store.Outcome:
         case = store.load_case(session, code)
