@@ -1,14 +1,16 @@
 """kill -9 of the web console in the middle of dispatching cases: each case dispatched once, each limit fires once.
 
 The command centre dispatches ten reported cases at once through `POST /api/cases/<code>/actions`; the console
-process is SIGKILLed while the requests are in flight. Each request either committed (its events, pushes and
-new time limits together) or left nothing. After the restart the operator retries every action that got no
-answer: it succeeds (the first attempt was lost) or is refused with 409 (it had committed), never applied twice.
+process is SIGKILLed while seven of the requests are inside it, mid-transaction (the test holds their case rows
+locked, so they cannot finish), and after three have committed. Each request either committed (its events, pushes and
+new time limits together) or left nothing. After the restart the operator retries every dispatch: the cut-off
+ones succeed (nothing of them was stored), the committed ones are refused with 409, none is applied twice.
 Then the scheduler runs far in the future: every armed limit fires exactly once.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -31,6 +33,7 @@ from tests.storage.conftest import build_org, new_case
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 CASES = 10
+ANSWERED = 3  # dispatches that commit before the kill; the others are cut off mid-transaction
 PASSWORD = "kill9-console-password"
 
 
@@ -66,22 +69,27 @@ def test_a_console_killed_mid_dispatch_applies_each_dispatch_once(tmp_path: Path
 
             console = stack.console("console").start()
             client = login(console)
-            with ThreadPoolExecutor(CASES) as pool:
-                futures = {code: pool.submit(dispatch, client, code) for code in codes}
-                wait_until(
-                    lambda: sum(future.done() for future in futures.values()) >= 2,
-                    60,
-                    what="the first dispatches to be answered",
-                )
-                console.kill9()
-                first = {code: future.result() for code, future in futures.items()}
-            assert None in first.values(), "the kill came too late to interrupt anything"
-            assert set(first.values()) <= {200, None}
+            # The last cases' rows are locked by the test, so their dispatches block inside the console's
+            # transactions (mid-request, uncommitted) while the first ones commit: the kill lands in between.
+            held = codes[ANSWERED:]
+            with engine.connect() as locker, locker.begin():
+                locker.execute(select(Case.id).where(Case.code.in_(held)).with_for_update())
+                with ThreadPoolExecutor(CASES) as pool:
+                    futures = {code: pool.submit(dispatch, client, code) for code in codes}
+                    wait_until(
+                        lambda: sum(future.done() for future in futures.values()) >= ANSWERED,
+                        60,
+                        what="the dispatches of the unlocked cases to be answered",
+                    )
+                    time.sleep(1.0)  # the held requests are all inside the console, waiting on the row locks
+                    console.kill9()
+                    first = {code: future.result() for code, future in futures.items()}
+            assert first == {code: 200 if code not in held else None for code in codes}
 
             console.start()
             client = login(console)  # a fresh login; the old session row is valid too, but proves nothing
-            retried = {code: dispatch(client, code) for code, status in first.items() if status is None}
-            assert set(retried.values()) <= {200, 409}
+            retried = {code: dispatch(client, code) for code in codes}  # the operator retries them all
+            assert retried == {code: 200 if code in held else 409 for code in codes}  # once, never twice
 
             dispatches = Counter(
                 session.execute(
