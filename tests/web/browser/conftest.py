@@ -33,7 +33,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
 LOGS = REPO_ROOT / "var" / "browser-logs"
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
-START_TIMEOUT_S = 420  # Rasa and the Telegram bot each load TensorFlow and the model on a shared 2-core box
+START_TIMEOUT_S = 600  # Rasa and the Telegram bot each load TensorFlow and the model; 5+ min on a busy 2-core box
 CREDENTIAL_VARIABLES = ("WECHAT_APP_SECRET", "WECHAT_TOKEN", "WECHAT_AES_KEY", "WECHAT_API_BASE", "TELEGRAM_TOKEN",
                         "TELEGRAM_API_BASE", "TELEGRAM_WEBHOOK_URL", "GRIDSEC_LOCAL_FAKES")
 
