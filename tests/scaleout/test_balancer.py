@@ -71,8 +71,8 @@ def balancer(tmp_path: Path, urls: list[str]) -> Iterator[str]:
     import os
 
     proc = Proc("balancer", argv, dict(os.environ), tmp_path, port, ready_path=None)
-    proc.start(30)
     try:
+        proc.start(30)
         yield proc.url
     finally:
         proc.stop()
