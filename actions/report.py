@@ -212,7 +212,11 @@ class SubmitReport(Action):
                 photos=draft.photos,
                 channel=channel,
             )
-        if submitted.duplicate:
+        if (
+            submitted.own
+        ):  # e.g. WeChat retried the turn after the case was opened: same answer, no second case
+            dispatcher.utter_message(text=replies.opened(submitted.case_code, decision))
+        elif submitted.duplicate:
             dispatcher.utter_message(text=replies.duplicate(submitted.case_code, submitted.state))
         else:
             dispatcher.utter_message(text=replies.opened(submitted.case_code, decision))

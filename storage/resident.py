@@ -49,6 +49,7 @@ class Submitted:
     case_code: str
     duplicate: bool
     state: str
+    own: bool = False  # the open case is the resident's own (a retried turn, or the same report again)
 
 
 def _point(decision: Decision, point: dict[str, Any] | None) -> GeoPoint | None:
@@ -89,9 +90,10 @@ def submit_report(
             case = get_case_by_code(session, duplicate.case_code)
             if case is not None and case.resident_id is not None:
                 resident = resident_for(session, openid, now, channel=channel)
-                if resident.id != case.resident_id:
+                own = resident.id == case.resident_id
+                if not own:
                     subscribe(session, case, resident.id, now)
-                return Submitted(case.code, duplicate=True, state=case.state)
+                return Submitted(case.code, duplicate=True, state=case.state, own=own)
     location = ResolvedLocation(point=where) if where is not None else None
     case = open_case_from_decision(
         session,

@@ -123,3 +123,14 @@ def test_menu_click_asks_for_the_problem_first(chat: Callable[[], Chat]) -> None
     assert "什么问题" in resident.say("/report_issue", event="click", event_key="REPORT_ISSUE")[-1]
     replies = resident.say("越华路12号有个井盖烂咗")
     assert "对吗" in replies[-1] and "井盖" in replies[-1]
+
+
+def test_the_same_report_again_from_the_same_resident_opens_no_second_case(chat: Callable[[], Chat]) -> None:
+    """What a retried WeChat turn after a crash amounts to: the resident's own open case is answered again."""
+    resident = chat()
+    resident.say("越华路12号门口井盖冇咗")
+    code = code_in(resident.say("对"))
+    resident.say("越华路12号门口井盖冇咗")
+    again = resident.say("对")
+    assert code_in(again) == code and not any("已有居民反映" in reply for reply in again)
+    assert len(resident.cases()) == 1
