@@ -35,6 +35,12 @@ STEP_S = float(os.environ.get("BENCH_WECHAT_STEP_SECONDS", "30"))
 STEP_RATES = (2.0, 4.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 40.0, 60.0)  # up until p95 passes 1 s
 UNLOADED_RATE = 1.0
 SPLIT = ("nlu", "policy", "action_server", "action_run", "database", "turn")
+DETAIL = (
+    "tracker_load",
+    "tracker_save",
+    "extract_slots",
+    "send_replies",
+)  # more of the turn, from inside Rasa
 
 
 def _run(stack: Stack, rate: float, seconds: float, seed: int, first_openid: int) -> RunResult:
@@ -63,7 +69,7 @@ def _figures(result: RunResult, rate: float) -> dict[str, Any]:
 def _per_turn(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, float]:
     turns = after.get("turn", {}).get("count", 0) - before.get("turn", {}).get("count", 0)
     split = {}
-    for name in SPLIT:
+    for name in SPLIT + DETAIL:
         seconds = after.get(name, {}).get("seconds", 0.0) - before.get(name, {}).get("seconds", 0.0)
         split[f"{name}_ms_per_turn"] = round(seconds * 1000 / turns, 2) if turns else float("nan")
     split["turns"] = turns
@@ -138,7 +144,7 @@ def main() -> dict[str, Any]:
     for label, figures in (("at 20 msg/s", split), (f"unloaded, {UNLOADED_RATE:.0f} msg/s", unloaded_split)):
         print(
             f"  per turn {label}: "
-            + ", ".join(f"{name} {figures[f'{name}_ms_per_turn']:.1f} ms" for name in SPLIT)
+            + ", ".join(f"{name} {figures[f'{name}_ms_per_turn']:.1f} ms" for name in SPLIT + DETAIL)
             + f", action calls {figures['action_calls_per_turn']:.1f}"
         )
     print(

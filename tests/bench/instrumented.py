@@ -9,7 +9,8 @@ measured inside the real processes, not guessed from outside. It wraps, at class
 - action server: `EndpointConfig.request` to the action endpoint (the HTTP round trip, seen from Rasa);
 - action run: `rasa_sdk.executor.ActionExecutor.run` (time inside the action server);
 - database: SQLAlchemy cursor execution on every engine in the process (channel, outbox, actions);
-- turn: `MessageProcessor.handle_message` (a whole turn).
+- turn: `MessageProcessor.handle_message` (a whole turn), and inside it tracker load/save, slot extraction
+  and sending the replies (`execute_side_effects`: the WeChat output channel's outbox writes).
 Totals (seconds) and counts are written as JSON to the stats file twice a second.
 """
 
@@ -95,6 +96,12 @@ def install_rasa_timing() -> None:
     processor._parse_message_with_graph = _timed_sync("nlu", processor._parse_message_with_graph)
     processor._predict_next_with_tracker = _timed_sync("policy", processor._predict_next_with_tracker)
     processor.handle_message = _timed_async("turn", processor.handle_message)
+    processor.fetch_tracker_and_update_session = _timed_async(
+        "tracker_load", processor.fetch_tracker_and_update_session
+    )
+    processor.save_tracker = _timed_async("tracker_save", processor.save_tracker)
+    processor.run_action_extract_slots = _timed_async("extract_slots", processor.run_action_extract_slots)
+    processor.execute_side_effects = _timed_async("send_replies", processor.execute_side_effects)
     endpoint: Any = EndpointConfig
     endpoint.request = _timed_async("action_server", endpoint.request)
     executor: Any = ActionExecutor
