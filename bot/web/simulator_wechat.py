@@ -11,11 +11,12 @@ import itertools
 import logging
 import secrets
 import time
-import xml.etree.ElementTree as ElementTree
+import xml.etree.ElementTree as ElementTree  # building only; parsing goes through defusedxml
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from defusedxml.ElementTree import fromstring as defused_fromstring
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
@@ -96,7 +97,7 @@ def signed_post(config: WeChatChannelConfig, xml: str) -> SignedPost:
         return SignedPost(params, xml)
     crypto = WeChatCrypto(token, config.aes_key.reveal(), config.app_id)
     envelope = crypto.encrypt_message(xml, nonce, timestamp)
-    encrypted = ElementTree.fromstring(envelope).findtext("Encrypt") or ""
+    encrypted = defused_fromstring(envelope).findtext("Encrypt") or ""
     params |= {"encrypt_type": "aes", "msg_signature": _sign(token, timestamp, nonce, encrypted)}
     body = _xml([("ToUserName", ACCOUNT), ("Encrypt", encrypted)])
     return SignedPost(params, body)
