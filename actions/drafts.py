@@ -17,6 +17,8 @@ from routing.types import Decision, GeoPoint
 
 # A later message may re-categorise the report only when NLU is this sure (a bare "不是" is not).
 CORRECTION_CONFIDENCE = 0.6
+# A message NLU did not read as a report still starts one when its category is this sure.
+PROBLEM_CONFIDENCE = 0.6
 # Payload-only texts (menu clicks, photo/location placeholders) are not the resident's words.
 PAYLOAD_PREFIX = "/"
 
@@ -93,6 +95,27 @@ def _confidence(value: Any) -> float:
         return 0.0
 
 
+def message_category(message: Mapping[str, Any]) -> tuple[str | None, float]:
+    """The category NLU read in a message; the top of `category_ranking` when the intent was not a report.
+
+    NLU fills `category` only for report intents, but a resident's "有流动摊贩占道经营" may be read as a place
+    or a staff reply; the ranking still holds what the words are about.
+    """
+    category = _label_name(message.get("category"))
+    if category is not None:
+        return category, float(message.get("category_confidence") or _confidence(message.get("category")))
+    ranking = [item for item in message.get("category_ranking") or () if isinstance(item, Mapping)]
+    if ranking and (code := ranking[0].get("code") or ranking[0].get("name")):
+        return str(code), _confidence(ranking[0])
+    return None, 0.0
+
+
+def describes_a_problem(message: Mapping[str, Any]) -> bool:
+    """The words name a problem confidently enough to start a report, whatever intent NLU chose."""
+    category, confidence = message_category(message)
+    return category is not None and confidence >= PROBLEM_CONFIDENCE and _resident_words(message) is not None
+
+
 def start_draft(message: Mapping[str, Any], remembered: Mapping[str, Any] | None = None) -> ReportDraft:
     """A new draft from the message that opened the report, plus a place sent just before it, if any."""
     draft = ReportDraft()
@@ -128,9 +151,9 @@ def add_message(draft: ReportDraft, message: Mapping[str, Any], *, correcting: b
         if correcting:
             corrected.append("place")
 
-    category = _label_name(message.get("category"))
-    confidence = float(message.get("category_confidence") or _confidence(message.get("category")))
-    if category and words and intent not in {"affirm", "provide_location"}:
+    category, confidence = message_category(message)
+    names_problem = intent != "provide_location" or confidence >= PROBLEM_CONFIDENCE  # "越华路12号" is no problem
+    if category and words and intent != "affirm" and names_problem:
         first = draft.category is None and intent != "deny"
         correction = (
             correcting

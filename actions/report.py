@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -22,6 +22,7 @@ from actions.drafts import (
     category_name,
     choose_candidate,
     decide_draft,
+    describes_a_problem,
     missing,
     place_label,
     start_draft,
@@ -249,9 +250,28 @@ class RememberPlace(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if describes_a_problem(
+            tracker.latest_message
+        ):  # "越华路有流动摊贩占道经营" read as a place: report it
+            return [FollowupAction(FORM)]
         draft = add_message(ReportDraft(), tracker.latest_message, correcting=True)
         if not (draft.point or draft.places):
             dispatcher.utter_message(text=replies.ASK_LOCATION)
             return []
         dispatcher.utter_message(text=replies.ASK_PROBLEM)
         return [SlotSet("remembered_place", {"point": draft.point, "places": list(draft.places)})]
+
+
+class UnclearMessage(Action):
+    """A resident's message NLU read as a staff reply (dept_*): a report if the words name a problem, else 没明白."""
+
+    def name(self) -> str:
+        return "action_unclear_message"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        if describes_a_problem(tracker.latest_message):
+            return [FollowupAction(FORM)]
+        dispatcher.utter_message(response="utter_default")
+        return []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from actions.drafts import ReportDraft, add_message, decide_draft, parse_for, start_draft
+from actions.drafts import ReportDraft, add_message, decide_draft, describes_a_problem, parse_for, start_draft
 
 NOW = datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc)  # Monday 10:00 in Guangzhou
 YUEHUA = {"kind": "road", "text": "越华路", "value": "越华路"}
@@ -107,3 +107,13 @@ def test_decision_of_a_draft_without_a_place_needs_location() -> None:
     assert "location" in decide_draft(draft, NOW).needs
     located = add_message(draft, message("越华路12号", "provide_location", places=[YUEHUA]), correcting=False)
     assert "location" not in decide_draft(located, NOW).needs
+
+
+def test_a_confident_category_ranking_names_a_problem_whatever_the_intent() -> None:
+    ranking = [{"code": "STREET_VENDOR", "confidence": 0.9}, {"code": "DRAINAGE", "confidence": 0.03}]
+    assert describes_a_problem(message("有流动摊贩占道经营", "provide_location", category_ranking=ranking))
+    unsure = [{"code": "STREET_VENDOR", "confidence": 0.3}]
+    assert not describes_a_problem(message("越华路12号", "provide_location", category_ranking=unsure))
+    assert not describes_a_problem(message("/provide_location", "provide_location", category_ranking=ranking))
+    draft = start_draft(message("有流动摊贩占道经营", "provide_location", category_ranking=ranking))
+    assert draft.category == "STREET_VENDOR" and draft.category_confidence == 0.9

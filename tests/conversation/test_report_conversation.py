@@ -134,3 +134,18 @@ def test_the_same_report_again_from_the_same_resident_opens_no_second_case(chat:
     again = resident.say("对")
     assert code_in(again) == code and not any("已有居民反映" in reply for reply in again)
     assert len(resident.cases()) == 1
+
+
+def test_a_problem_read_as_a_place_still_starts_the_report(chat: Callable[[], Chat]) -> None:
+    """The month replay found these: NLU read them as provide_location / a staff reply, and no case opened."""
+    resident = chat()
+    read_back = resident.say("越华路有流动摊贩占道经营")
+    assert "对吗" in read_back[-1] and "越华路" in read_back[-1]
+    case = case_by_code(resident.engine, code_in(resident.say("对")))
+    assert case.category == "STREET_VENDOR"
+
+
+def test_a_problem_read_as_a_staff_reply_asks_where(chat: Callable[[], Chat]) -> None:
+    resident = chat()
+    replies = resident.say("下水道堵塞，污水漫出来")
+    assert "在哪里" in replies[-1] and not any("没太明白" in reply for reply in replies)
