@@ -241,6 +241,7 @@ ALLOWED_VALUES = {
     "gridsec-local-secret",
     "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",  # the AES key of tests/channels (a test vector)
     "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",  # WeChat's published AES sample key
+    "s3cret",  # tests/scaleout/test_serve_topology.py: a made-up production DATABASE_URL to fill placeholders
 }
 TOKEN_PATTERNS = {
     "telegram bot token": re.compile(r"\b\d{8,10}:AA[A-Za-z0-9_-]{33}\b"),
