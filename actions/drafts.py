@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from routing.geo import default_index
 from routing.rules import load_rules
 from routing.types import Decision, GeoPoint
 
@@ -19,6 +20,8 @@ from routing.types import Decision, GeoPoint
 CORRECTION_CONFIDENCE = 0.6
 # A message NLU did not read as a report still starts one when its category is this sure.
 PROBLEM_CONFIDENCE = 0.6
+# Asked this often where, the bot opens the case anyway: a person confirms the place (nothing is lost).
+MAX_LOCATION_ASKS = 3
 # Payload-only texts (menu clicks, photo/location placeholders) are not the resident's words.
 PAYLOAD_PREFIX = "/"
 
@@ -36,6 +39,7 @@ class ReportDraft:
     point: dict[str, Any] | None = None  # {"lat", "lng", "source": gps|exif, "label"}
     photos: tuple[dict[str, Any], ...] = ()
     advised: bool = False  # the emergency advice was given
+    location_asks: int = 0  # how often the bot asked where; after MAX_LOCATION_ASKS the case opens without
     corrected: tuple[str, ...] = ()  # what the resident corrected (place/category), for the case log
 
     def as_slot(self) -> dict[str, Any]:
@@ -152,7 +156,9 @@ def add_message(draft: ReportDraft, message: Mapping[str, Any], *, correcting: b
             corrected.append("place")
 
     category, confidence = message_category(message)
-    names_problem = intent != "provide_location" or confidence >= PROBLEM_CONFIDENCE  # "越华路12号" is no problem
+    names_problem = (
+        intent != "provide_location" or confidence >= PROBLEM_CONFIDENCE
+    )  # "越华路12号" is no problem
     if category and words and intent != "affirm" and names_problem:
         first = draft.category is None and intent != "deny"
         correction = (
@@ -171,7 +177,8 @@ def add_message(draft: ReportDraft, message: Mapping[str, Any], *, correcting: b
             if correction:
                 corrected.append("category")
 
-    if words and (intent == "report_issue" or "category" in corrected or not draft.texts):
+    unplaced = intent == "provide_location" and not places and point is None  # a place we could not find
+    if words and (intent == "report_issue" or "category" in corrected or not draft.texts or unplaced):
         updates["texts"] = draft.texts + (words,)
     photo = metadata.get("photo")
     if isinstance(photo, Mapping):
@@ -194,12 +201,15 @@ def choose_candidate(draft: ReportDraft, decision: Decision, index: int, now: da
     if chosen.community:
         picked.append({"kind": "community", "text": chosen.label, "value": chosen.community})
     point = draft.point
-    if chosen.point is not None:
+    if chosen.grid:  # e.g. a pin between grids: the chosen grid's own inner point settles it
+        lat, lng = default_index().representative_point(chosen.grid)
+        point = {"lat": lat, "lng": lng, "source": "gps", "label": chosen.label}
+    elif chosen.point is not None:
         point = {"lat": chosen.point.lat, "lng": chosen.point.lng, "source": "gps", "label": chosen.label}
     narrowed = replace(draft, places=draft.places + tuple(picked), point=point)
     if "clarify_location" not in decide_draft(narrowed, now).needs:
         return narrowed
-    return replace(draft, places=tuple(picked), point=point)
+    return replace(draft, places=tuple(picked), point=None)
 
 
 def parse_for(draft: ReportDraft) -> dict[str, Any]:

@@ -8,6 +8,7 @@ action folds each message into the draft; the routing and storage calls live in 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -17,6 +18,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import deps, replies
 from actions.drafts import (
+    MAX_LOCATION_ASKS,
     ReportDraft,
     add_message,
     category_name,
@@ -108,7 +110,8 @@ class ValidateReportForm(FormValidationAction):
             return {}
         draft = ReportDraft.from_slot(tracker.get_slot("report_draft"))
         decision = decide_draft(draft, deps.now())
-        label = None if missing(decision) else place_label(draft, decision)
+        asked_enough = draft.location_asks >= MAX_LOCATION_ASKS
+        label = None if missing(decision) and not asked_enough else place_label(draft, decision)
         return {"report_location": label} if label != tracker.get_slot("report_location") else {}
 
     async def extract_report_confirmed(
@@ -150,6 +153,7 @@ class AskReportLocation(Action):
     ) -> list[EventType]:
         draft = ReportDraft.from_slot(tracker.get_slot("report_draft"))
         decision = decide_draft(draft, deps.now())
+        asked = SlotSet("report_draft", replace(draft, location_asks=draft.location_asks + 1).as_slot())
         if "clarify_location" in decision.needs and decision.candidates:
             buttons = [
                 {"title": candidate.label, "payload": f'/provide_location{{"place_choice":"{number}"}}'}
@@ -158,7 +162,7 @@ class AskReportLocation(Action):
             dispatcher.utter_message(text=replies.ASK_WHICH_PLACE, buttons=buttons)
         else:
             dispatcher.utter_message(text=replies.ASK_LOCATION)
-        return []
+        return [asked]
 
 
 class AskReportConfirmed(Action):

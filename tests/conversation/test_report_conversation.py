@@ -149,3 +149,29 @@ def test_a_problem_read_as_a_staff_reply_asks_where(chat: Callable[[], Chat]) ->
     resident = chat()
     replies = resident.say("下水道堵塞，污水漫出来")
     assert "在哪里" in replies[-1] and not any("没太明白" in reply for reply in replies)
+
+
+def test_a_place_that_cannot_be_found_is_asked_three_times_then_kept_for_a_person(
+    chat: Callable[[], Chat],
+) -> None:
+    resident = chat()
+    assert "在哪里" in resident.say("夜晚工地施工好嘈，瞓唔着")[-1]
+    assert "在哪里" in resident.say("在深巷12号")[-1]
+    assert "在哪里" in resident.say("在深巷12号")[-1]
+    read_back = resident.say("就系深巷12号")
+    assert "对吗" in read_back[-1] and "地点待确认" in read_back[-1]
+    case = case_by_code(resident.engine, code_in(resident.say("对")))
+    assert case.grid_id is None and "深巷12号" in case.description  # the words stay with the case
+
+
+def test_a_pin_between_two_grids_is_settled_by_one_tap(chat: Callable[[], Chat]) -> None:
+    """Found by the month replay: choosing a grid kept the border pin, and the bot asked again and again."""
+    resident = chat()
+    resident.say("绿化带有人倒建筑垃圾")
+    asked = resident.say("/provide_location", location={"lat": 23.1279, "lng": 113.3042, "source": "gps"})
+    assert "哪一个" in asked[-1] and "共和苑社区 03号网格" in asked[-1]
+    choice = next(n for n, line in enumerate(asked[-1].split(" ["), 0) if "03号网格" in line)
+    read_back = resident.say(f'/provide_location{{"place_choice":"{choice}"}}')
+    assert "对吗" in read_back[-1]
+    case = case_by_code(resident.engine, code_in(resident.say("对")))
+    assert case.grid_id == "440104013008-03"
