@@ -34,6 +34,7 @@ from wechatpy import WeChatClient
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.messages import BaseMessage
 
+from bot import rasa_patches
 from bot.channels.wechat_config import WeChatChannelConfig, build_client
 from bot.channels.wechat_media import PhotoReader, fetch_photo
 from bot.channels.wechat_store import (
@@ -64,6 +65,9 @@ from storage.errors import ChannelAuthError
 from storage.timeutil import utcnow
 
 logger = logging.getLogger(__name__)
+
+# Every Rasa server GridSec runs loads this channel (credentials.yml): the place to fix Rasa's hot path.
+rasa_patches.install()
 
 CHANNEL_NAME = "wechat"
 DRAIN_TIMEOUT_S = 30.0  # shutdown waits this long for turns in flight

@@ -141,69 +141,125 @@ def _wait_until_up(
     raise RuntimeError(f"{url} did not come up within {START_TIMEOUT_S:.0f} s:\n{log.read_text()[-3000:]}")
 
 
+@dataclass(frozen=True)
+class Shape:
+    """How many Rasa and action servers, and which endpoints file (docs/scaling.md)."""
+
+    rasa_instances: int = 1
+    action_instances: int = 1
+    production: bool = False  # endpoints.production.yml: PostgreSQL tracker store, Redis lock store
+
+    @property
+    def label(self) -> str:
+        stores = "PostgreSQL tracker + Redis lock" if self.production else "in-memory tracker"
+        return f"{self.rasa_instances} Rasa + {self.action_instances} action servers, {stores}"
+
+
+LOCAL_SHAPE = Shape()
+PRODUCTION_SHAPE = Shape(rasa_instances=2, action_instances=2, production=True)
+
+
+def _instrumented(stats: Path, rasa_args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "tests.bench.instrumented", "--stats", str(stats), "--", *rasa_args]
+
+
+def _balancer(port: int, backends: list[str]) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "bot.balancer",
+        "--port",
+        str(port),
+        *(a for b in backends for a in ("--backend", b)),
+    ]
+
+
+def _endpoints(shape: Shape, directory: Path, action_port: int) -> str:
+    if shape.production:
+        return "endpoints.production.yml"  # ${ACTION_ENDPOINT_URL} and the stores' variables come from env
+    endpoints = directory / "endpoints.yml"
+    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n')
+    return str(endpoints)
+
+
 @contextmanager
-def running_stack(model: Path | None = None, work_dir: Path | None = None) -> Iterator[Stack]:
-    """Rasa and the action server on a fresh seeded schema, ready to take WeChat messages."""
+def running_stack(
+    model: Path | None = None, work_dir: Path | None = None, shape: Shape = LOCAL_SHAPE
+) -> Iterator[Stack]:
+    """Rasa and the action servers on a fresh seeded schema, ready to take WeChat messages.
+
+    With several instances of a server, each listens on its own port behind `bot.balancer` (as `gridsec serve
+    --production` runs them) and the stack's URL is the balancer's.
+    """
     model = model or default_model()
     with ExitStack() as stack:
         directory = work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gs-bench-")))
         database_url = stack.enter_context(fresh_schema())
         rasa_port, action_port = free_port(), free_port()
-        endpoints = directory / "endpoints.yml"
-        endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n')
         env = _environment(database_url, action_port)
-        stats = {"rasa": directory / "rasa.stats.json", "actions": directory / "actions.stats.json"}
-        wrapper = [sys.executable, "-m", "tests.bench.instrumented"]
-        actions_log = directory / "actions.log"
-        actions = stack.enter_context(
-            _process(
-                [
-                    *wrapper,
-                    "--stats",
-                    str(stats["actions"]),
-                    "--",
-                    "run",
-                    "actions",
-                    "--port",
-                    str(action_port),
-                    "--actions",
-                    "actions",
-                ],
-                env,
-                actions_log,
-            )
+        if shape.production:
+            from bot.serve import production_environment
+
+            env |= {"REDIS_LOCK_PREFIX": f"gsbench{uuid.uuid4().hex[:10]}"}
+            env |= production_environment(env)
+        stats: dict[str, Path] = {}
+        waits: list[tuple[str, subprocess.Popen[bytes], Path, Callable[[httpx.Response], bool]]] = []
+
+        def start(
+            name: str, argv: list[str], ready_url: str, ready: Callable[[httpx.Response], bool]
+        ) -> None:
+            log = directory / f"{name}.log"
+            process = stack.enter_context(_process(argv, env | {"GRIDSEC_INSTANCE": name}, log))
+            waits.append((ready_url, process, log, ready))
+
+        def serve(
+            kind: str,
+            count: int,
+            entry_port: int,
+            argv: Callable[[int], list[str]],
+            path: str,
+            ready: Callable[[httpx.Response], bool],
+        ) -> None:
+            ports = [entry_port] if count == 1 else [free_port() for _ in range(count)]
+            for number, port in enumerate(ports, 1):
+                name = kind if count == 1 else f"{kind}-{number}"
+                stats[name] = directory / f"{name}.stats.json"
+                start(name, _instrumented(stats[name], argv(port)), f"http://127.0.0.1:{port}{path}", ready)
+            if count > 1:
+                backends = [f"http://127.0.0.1:{port}" for port in ports]
+                start(kind, _balancer(entry_port, backends), f"http://127.0.0.1:{entry_port}{path}", ready)
+
+        endpoints = _endpoints(shape, directory, action_port)
+        serve(
+            "actions",
+            shape.action_instances,
+            action_port,
+            lambda port: ["run", "actions", "--port", str(port), "--actions", "actions"],
+            "/health",
+            lambda r: r.status_code == 200,
         )
-        rasa_log = directory / "rasa.log"
-        rasa = stack.enter_context(
-            _process(
-                [
-                    *wrapper,
-                    "--stats",
-                    str(stats["rasa"]),
-                    "--",
-                    "run",
-                    "--enable-api",
-                    "--port",
-                    str(rasa_port),
-                    "--model",
-                    str(model),
-                    "--credentials",
-                    "credentials.yml",
-                    "--endpoints",
-                    str(endpoints),
-                ],
-                env,
-                rasa_log,
-            )
-        )
-        action_url, rasa_url = f"http://127.0.0.1:{action_port}", f"http://127.0.0.1:{rasa_port}"
-        _wait_until_up(f"{action_url}/health", actions, actions_log, lambda r: r.status_code == 200)
-        _wait_until_up(
-            f"{rasa_url}/status",
-            rasa,
-            rasa_log,
+        serve(
+            "rasa",
+            shape.rasa_instances,
+            rasa_port,
+            lambda port: [
+                "run",
+                "--enable-api",
+                "--port",
+                str(port),
+                "--model",
+                str(model),
+                "--credentials",
+                "credentials.yml",
+                "--endpoints",
+                endpoints,
+            ],
+            "/status",
             lambda r: r.status_code == 200 and bool(r.json().get("model_file")),
         )
+        for url, process, log, ready in waits:
+            _wait_until_up(url, process, log, ready)
+        action_url, rasa_url = f"http://127.0.0.1:{action_port}", f"http://127.0.0.1:{rasa_port}"
         engine = make_engine(database_url)
         stack.callback(engine.dispose)
         yield Stack(

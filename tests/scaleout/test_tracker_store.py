@@ -1,0 +1,92 @@
+"""bot.tracker_store.ThreadedSQLTrackerStore stores and reads exactly what Rasa's SQLTrackerStore does."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.config import REPO_ROOT
+from bot.tracker_store import ThreadedSQLTrackerStore
+
+
+@pytest.fixture(scope="module")
+def domain() -> Domain:
+    return Domain.load(str(REPO_ROOT / "domain.yml"))
+
+
+def _stores(tmp_path: Path, domain: Domain) -> tuple[ThreadedSQLTrackerStore, SQLTrackerStore]:
+    db = str(tmp_path / "trackers.db")
+    return ThreadedSQLTrackerStore(domain, dialect="sqlite", db=db), SQLTrackerStore(domain, dialect="sqlite", db=db)
+
+
+def _conversation(domain: Domain, sender: str) -> DialogueStateTracker:
+    tracker = DialogueStateTracker(sender, domain.slots)
+    for event in (
+        ActionExecuted("action_session_start"),
+        SessionStarted(),
+        ActionExecuted("action_listen"),
+        UserUttered("东风路垃圾没人收", {"name": "report_problem", "confidence": 0.97}, message_id="m1"),
+        SlotSet("report_problem", "东风路垃圾没人收"),
+        ActionExecuted("report_form"),
+    ):
+        tracker.update(event)
+    return tracker
+
+
+def _dicts(tracker: DialogueStateTracker | None) -> list[dict]:
+    assert tracker is not None
+    return [event.as_dict() for event in tracker.events]
+
+
+def test_saved_tracker_reads_back_the_same_through_both_stores(tmp_path: Path, domain: Domain) -> None:
+    ours, rasas = _stores(tmp_path, domain)
+    tracker = _conversation(domain, "oResidentA")
+    asyncio.run(ours.save(tracker))
+    # retrieve: the latest session only (Rasa's rule); the full tracker: everything
+    assert _dicts(asyncio.run(ours.retrieve("oResidentA"))) == _dicts(asyncio.run(rasas.retrieve("oResidentA")))
+    assert _dicts(asyncio.run(ours.retrieve("oResidentA")))[-1]["name"] == "report_form"
+    assert _dicts(asyncio.run(ours.retrieve_full_tracker("oResidentA"))) == _dicts(tracker)
+    assert asyncio.run(ours.retrieve("oNobody")) is None
+    assert set(asyncio.run(ours.keys())) == {"oResidentA"}
+
+
+def _rows(store: SQLTrackerStore, sender: str) -> list[tuple[str, str | None, str | None, str]]:
+    with store.session_scope() as session:
+        rows = session.query(store.SQLEvent).filter(store.SQLEvent.sender_id == sender).order_by(store.SQLEvent.id)
+        return [(row.type_name, row.intent_name, row.action_name, row.data) for row in rows]
+
+
+def test_repeated_saves_write_the_same_rows_as_rasas_store(tmp_path: Path, domain: Domain) -> None:
+    ours = ThreadedSQLTrackerStore(domain, dialect="sqlite", db=str(tmp_path / "ours.db"))
+    rasas = SQLTrackerStore(domain, dialect="sqlite", db=str(tmp_path / "rasas.db"))
+    tracker = _conversation(domain, "oResidentB")
+    for store in (ours, rasas):
+        asyncio.run(store.save(tracker))
+    tracker.update(UserUttered("是", {"name": "affirm", "confidence": 0.99}, message_id="m2"))
+    for _ in range(2):  # the second save has nothing new
+        for store in (ours, rasas):
+            asyncio.run(store.save(tracker))
+    assert _rows(ours, "oResidentB") == _rows(rasas, "oResidentB")
+    assert [row[1] for row in _rows(ours, "oResidentB") if row[0] == "user"] == ["report_problem", "affirm"]
+
+
+def test_the_queries_run_off_the_event_loop_thread(tmp_path: Path, domain: Domain) -> None:
+    ours, _ = _stores(tmp_path, domain)
+    loop_thread, query_threads = threading.get_ident(), []
+    serialised = ours._serialised_events
+
+    def spy(*args: object) -> list[dict]:
+        query_threads.append(threading.get_ident())
+        return serialised(*args)  # type: ignore[arg-type]
+
+    ours._serialised_events = spy  # type: ignore[method-assign]
+    asyncio.run(ours.save(_conversation(domain, "oResidentC")))
+    asyncio.run(ours.retrieve("oResidentC"))
+    assert query_threads and loop_thread not in query_threads
