@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -52,15 +52,9 @@ class Scope:
 
 
 @dataclass(frozen=True)
-class CaseFilters:
-    """Console list filters; each tuple means "any of", an empty tuple does not constrain."""
+class CaseFilters(CaseListFilters):
+    """Console list filters: the case list's, plus a code prefix and "changed since event N"."""
 
-    states: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-    street_codes: tuple[str, ...] = ()
-    department_keys: tuple[str, ...] = ()
-    urgencies: tuple[str, ...] = ()
-    overdue: bool | None = None
     code_prefix: str | None = None
     since_event_id: int | None = None
 
@@ -109,14 +103,8 @@ def filtered_cases(filters: CaseFilters, scope: Scope, now: datetime) -> Select:
     now = require_aware(now, "now")
     streets = _within(filters.street_codes, scope.street_code)
     departments = _within(filters.department_keys, scope.department_key)
-    base = CaseListFilters(
-        states=filters.states,
-        categories=filters.categories,
-        street_codes=streets or (),
-        department_keys=departments or (),
-        urgencies=filters.urgencies,
-        overdue=filters.overdue,
-    )
+    inherited = {field.name: getattr(filters, field.name) for field in fields(CaseListFilters)}
+    base = CaseListFilters(**inherited | {"street_codes": streets or (), "department_keys": departments or ()})
     query = case_list_query(base, now)
     if streets is None or departments is None:
         query = query.where(false())

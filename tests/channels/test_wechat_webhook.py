@@ -7,8 +7,6 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -324,66 +322,7 @@ def test_aes_known_answer_vector_decrypts_to_one_turn(start_webhook: StartWebhoo
     assert (message.text, message.sender_id) == ("abcdteT", "oyORnuP8q7ou2gfYjqLzSIWZf0rs")
 
 
-WECHAT_TAGS = st.sampled_from(
-    [
-        "MsgType",
-        "FromUserName",
-        "CreateTime",
-        "MsgId",
-        "Content",
-        "Event",
-        "EventKey",
-        "Location_X",
-        "Location_Y",
-        "MediaId",
-        "Recognition",
-        "Label",
-        "Scale",
-    ]
-)
-FIELD_TEXT = st.one_of(
-    st.text(max_size=40),
-    st.sampled_from(
-        [
-            "text",
-            "image",
-            "location",
-            "voice",
-            "event",
-            "CLICK",
-            "subscribe",
-            "0",
-            "-1",
-            "99999999999999999999",
-        ]
-    ),
-)
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(fields=st.lists(st.tuples(WECHAT_TAGS, FIELD_TEXT), max_size=10), raw=st.binary(max_size=200))
-def test_fuzzed_signed_bodies_never_get_a_5xx(
-    start_webhook: StartWebhook, fields: list[tuple[str, str]], raw: bytes
-) -> None:
-    from xml.sax.saxutils import escape
-
-    hook = fuzz_hook(start_webhook)
-    body = "<xml>" + "".join(f"<{tag}>{escape(value)}</{tag}>" for tag, value in fields) + "</xml>"
-    for payload in (body.encode("utf-8"), raw):
-        reply = hook.post(payload)
-        assert reply.status_code in {200, 400, 403, 413}, (payload, reply.status_code, reply.text)
-
-
-_FUZZ_HOOKS: dict[int, Webhook] = {}
-
-
-def fuzz_hook(start_webhook: StartWebhook) -> Webhook:
-    """One running webhook for all examples of a fuzz run (starting a server per example is slow)."""
-    key = id(start_webhook)
-    if key not in _FUZZ_HOOKS:
-        _FUZZ_HOOKS.clear()
-        _FUZZ_HOOKS[key] = start_webhook()
-    return _FUZZ_HOOKS[key]
+# Fuzzing of this webhook (signed and unsigned bodies, odd queries, CDATA) is in tests/security/test_fuzz_webhooks.py.
 
 
 def test_rate_limit_tells_the_resident_once_and_drops_the_flood(

@@ -23,19 +23,14 @@ from bot.config import Secret
 from bot.senders.telegram import TelegramSender
 from bot.senders.wechat import WeChatSender
 from bot.worker import run_once
-from storage.cases import open_case
-from storage.models import OutboxMessage, Resident
+from storage.models import OutboxMessage
 from storage.outbox import LocalConsoleSender, Sender
 from storage.timeutil import utcnow
 from tests.security.conftest import (
-    COMMUNITY,
-    GRID,
-    RESIDENT_OPENID,
     START,
-    STREET,
-    WORKER,
     FakeTelegramAPI,
     FakeWeChatAPI,
+    open_resident_case,
     running_fake_wechat,
 )
 
@@ -83,22 +78,10 @@ def open_cases(session_factory: Callable[[], Session]) -> list[str]:
     """Each case queues a WeChat push to the resident and a Telegram card to the grid worker."""
     codes = []
     with session_factory() as session, session.begin():
-        resident = session.execute(select(Resident).where(Resident.openid == RESIDENT_OPENID)).scalar_one()
         for number in range(CASES):
-            case = open_case(
-                session,
-                now=START,
-                description=f"第{number}处井盖松动",
-                category="市政设施",
-                resident_id=resident.id,
-                address=f"越华路{number}号",
-                street_code=STREET,
-                community_code=COMMUNITY,
-                grid_id=GRID,
-                department_key="CGZF",
-                worker_id=WORKER,
+            codes.append(
+                open_resident_case(session, now=START, description=f"第{number}处井盖松动", address=f"越华路{number}号")
             )
-            codes.append(str(case.code))
     return codes
 
 

@@ -28,15 +28,17 @@ from sqlalchemy.orm import Session
 from bot.channels.wechat import WeChatInput
 from bot.senders.telegram import TelegramSender
 from bot.worker import run_once
-from storage.cases import open_case
 from storage.db import make_engine
 from storage.migrate import upgrade
-from storage.models import Case, CaseEventRecord, InboundDedupe, OutboxMessage, Resident
+from storage.models import Case, CaseEventRecord, InboundDedupe, OutboxMessage
 from storage.outbox import LocalConsoleSender, Sender
 from storage.timeutil import utcnow
 from tests.channels.conftest import TOKEN, RecordingAgent, fixture_xml, make_config, sign
 from tests.faults.private_postgres import PrivatePostgres
-from tests.security.conftest import COMMUNITY, GRID, RESIDENT_OPENID, STREET, WORKER, seed_staff
+from tests.security.conftest import (
+    open_resident_case,
+    seed_staff,
+)
 from tests.support.sanic_server import serve_sanic
 
 pytestmark = pytest.mark.slow
@@ -186,23 +188,9 @@ def test_case_opening_and_outbox_delivery_recover_from_restarts(
             while True:
                 try:
                     with session_factory() as session, session.begin():
-                        resident = session.execute(
-                            select(Resident).where(Resident.openid == RESIDENT_OPENID)
-                        ).scalar_one()
-                        case = open_case(
-                            session,
-                            now=simulated[0],
-                            description=f"重启测试{number}",
-                            category="市政设施",
-                            resident_id=resident.id,
-                            address=f"越华路{number}号",
-                            street_code=STREET,
-                            community_code=COMMUNITY,
-                            grid_id=GRID,
-                            department_key="CGZF",
-                            worker_id=WORKER,
+                        code = open_resident_case(
+                            session, now=simulated[0], description=f"重启测试{number}", address=f"越华路{number}号"
                         )
-                        code = str(case.code)
                     opened.append(code)
                     break
                 except SQLAlchemyError:

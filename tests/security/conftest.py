@@ -1,12 +1,13 @@
 """Security test fixtures: a small organisation whose staff chats are Telegram group chats, and the fakes.
 
-The fake Bot API and WeChat API are the project's own loopback fakes (moved to bot/localmode/ for the
-local-mode simulator; tests/fakes/ before that).
+The fake Bot API and WeChat API are the project's own loopback fakes (bot/localmode/, shared with the
+local-mode simulator).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -14,21 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.localmode.telegram_api import FakeTelegramAPI, running_fake_telegram
+from bot.localmode.wechat_api import FakeWeChatAPI, running_fake_wechat
 from bot.telegram.app import build_application
 from bot.telegram.handlers import Services
 from bot.telegram.webhook import PATH, create_webhook_app
+from storage.cases import open_case
 from storage.models import ChatBinding, Community, Department, Grid, Person, Resident, Street
-
-try:
-    from bot.localmode.telegram_api import FakeTelegramAPI, running_fake_telegram
-    from bot.localmode.wechat_api import FakeWeChatAPI, running_fake_wechat
-except ImportError:  # before the move to bot/localmode
-    from tests.fakes.telegram_api import FakeTelegramAPI, running_fake_telegram  # type: ignore[no-redef]
-    from tests.fakes.wechat_api import FakeWeChatAPI, running_fake_wechat  # type: ignore[no-redef]
-
-from tests.support.sanic_server import serve_sanic  # noqa: E402
+from tests.security.fuzzing import ErrorLog
+from tests.support.sanic_server import serve_sanic
 
 __all__ = ["FakeTelegramAPI", "FakeWeChatAPI", "running_fake_telegram", "running_fake_wechat"]
 
@@ -75,6 +73,30 @@ def seed_staff(session: Session) -> None:
         session.add(ChatBinding(channel="telegram", chat_id=str(chat), department_key=key, kind="group"))
     session.add(Resident(openid=RESIDENT_OPENID, channel="wechat", phone=RESIDENT_PHONE, created_at=START))
     session.flush()
+
+
+def open_resident_case(
+    session: Session, *, now: datetime, description: str, address: str, category: str = "市政设施"
+) -> str:
+    """Open a case of the seeded resident in the seeded grid (worker WORKER, department CGZF); returns its code.
+
+    Opening it queues a WeChat push to the resident and a Telegram card to the grid worker.
+    """
+    resident = session.execute(select(Resident).where(Resident.openid == RESIDENT_OPENID)).scalar_one()
+    case = open_case(
+        session,
+        now=now,
+        description=description,
+        category=category,
+        resident_id=resident.id,
+        address=address,
+        street_code=STREET,
+        community_code=COMMUNITY,
+        grid_id=GRID,
+        department_key="CGZF",
+        worker_id=WORKER,
+    )
+    return str(case.code)
 
 
 @pytest.fixture()
@@ -125,3 +147,15 @@ def wait_for_replies(fake: FakeTelegramAPI, count: int, timeout_s: float = 10.0)
     while time.monotonic() < deadline and len(fake.calls("sendMessage")) < count:
         time.sleep(0.05)
     return [call.params["text"] for call in fake.calls("sendMessage")]
+
+
+@pytest.fixture()
+def error_log() -> Iterator[ErrorLog]:
+    """Every ERROR record logged while the test runs (the fuzz tests require none)."""
+    handler = ErrorLog()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)

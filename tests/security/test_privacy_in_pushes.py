@@ -41,6 +41,7 @@ from tests.security.conftest import (
     WORKER_CHAT,
     FakeTelegramAPI,
     command,
+    open_resident_case,
     wait_for_replies,
 )
 
@@ -74,21 +75,7 @@ def leaks(text: str) -> list[str]:
 def drive_the_case(session_factory: Callable[[], Session]) -> str:
     """Report -> respond -> dispatch -> return -> triage -> escalate 1..3, a reminder and the digest."""
     with session_factory() as session, session.begin():
-        resident = session.execute(select(Resident).where(Resident.openid == RESIDENT_OPENID)).scalar_one()
-        case = open_case(
-            session,
-            now=START,
-            description=DESCRIPTION,
-            category="交通秩序",
-            resident_id=resident.id,
-            address=ADDRESS,
-            street_code=STREET,
-            community_code=COMMUNITY,
-            grid_id=GRID,
-            department_key="CGZF",
-            worker_id=WORKER,
-        )
-        code = str(case.code)
+        code = open_resident_case(session, now=START, description=DESCRIPTION, address=ADDRESS, category="交通秩序")
     steps = [
         ("respond", {}),
         ("dispatch", {"department_key": "CGZF"}),

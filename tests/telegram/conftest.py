@@ -21,7 +21,7 @@ from telegram.ext import Application
 from bot.senders.telegram import TelegramSender
 from bot.telegram.app import build_application
 from bot.telegram.handlers import Services
-from storage.cases import open_case
+from storage.cases import apply_event, case_events, get_case_by_code, open_case
 from storage.models import ChatBinding, Community, Department, Grid, Person, Resident, Street
 from storage.outbox import LocalConsoleSender, Sender, deliver_due
 from tests.fakes.telegram_api import FakeTelegramAPI, running_fake_telegram
@@ -133,6 +133,25 @@ def report_case(
         worker_id=WORKER,
     )
     return str(case.code)
+
+
+def dispatched_case(session_factory: Callable[[], Session], clock: Clock) -> str:
+    """A reported case the worker responded to and dispatched to CGZF; returns its code."""
+    with session_factory() as session, session.begin():
+        code = report_case(session, clock.now)
+        case = get_case_by_code(session, code)
+        assert case is not None
+        apply_event(session, case, "respond", actor="t", now=clock.now)
+        apply_event(session, case, "dispatch", actor="t", now=clock.now, payload={"department_key": "CGZF"})
+    return code
+
+
+def events_of(session_factory: Callable[[], Session], code: str) -> list[str]:
+    """The event names of a case's history, in order."""
+    with session_factory() as session:
+        case = get_case_by_code(session, code)
+        assert case is not None
+        return [record.event for record in case_events(session, case.id)]
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.telegram.understanding import Parser
-from storage.cases import apply_event, case_events, get_case_by_code
+from storage.cases import case_events, get_case_by_code
 from storage.models import OutboxMessage
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.telegram.conftest import (
@@ -21,9 +21,9 @@ from tests.telegram.conftest import (
     HWZX_STAFF,
     Clock,
     Updates,
+    dispatched_case,
     feed,
     make_app,
-    report_case,
     run,
 )
 
@@ -41,15 +41,6 @@ def dept_parser() -> Parser:
         pytest.fail("no trained model: run `gridsec train` first")
     return rasa_parser(path)
 
-
-def dispatched_case(session_factory: Callable[[], Session], clock: Clock) -> str:
-    with session_factory() as session, session.begin():
-        code = report_case(session, clock.now)
-        case = get_case_by_code(session, code)
-        assert case is not None
-        apply_event(session, case, "respond", actor="t", now=clock.now)
-        apply_event(session, case, "dispatch", actor="t", now=clock.now, payload={"department_key": "CGZF"})
-    return code
 
 
 def reply_in_group(

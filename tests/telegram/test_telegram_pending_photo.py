@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.telegram.callbacks import ButtonPress, encode
-from storage.cases import apply_event, case_events, get_case_by_code
+from storage.cases import apply_event, get_case_by_code
 from storage.models.messaging import PendingPhoto
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.telegram.conftest import (
@@ -21,6 +21,8 @@ from tests.telegram.conftest import (
     WORKER_CHAT,
     Clock,
     Updates,
+    dispatched_case,
+    events_of,
     feed,
     make_app,
     report_case,
@@ -28,27 +30,11 @@ from tests.telegram.conftest import (
 )
 
 
-def events_of(session_factory: Callable[[], Session], code: str) -> list[str]:
-    with session_factory() as session:
-        case = get_case_by_code(session, code)
-        assert case is not None
-        return [record.event for record in case_events(session, case.id)]
-
-
 def pending_rows(session_factory: Callable[[], Session]) -> list[tuple[str, str, str]]:
     with session_factory() as session:
         rows = session.execute(select(PendingPhoto.user_id, PendingPhoto.chat_id, PendingPhoto.action)).all()
         return [(row[0], row[1], row[2]) for row in rows]
 
-
-def dispatched_to_cgzf(session_factory: Callable[[], Session], clock: Clock) -> str:
-    with session_factory() as session, session.begin():
-        code = report_case(session, clock.now)
-        case = get_case_by_code(session, code)
-        assert case is not None
-        apply_event(session, case, "respond", actor="t", now=clock.now)
-        apply_event(session, case, "dispatch", actor="t", now=clock.now, payload={"department_key": "CGZF"})
-    return code
 
 
 def test_onsite_press_then_restart_then_photo_settles_the_case(
@@ -79,8 +65,8 @@ def test_onsite_press_then_restart_then_photo_settles_the_case(
 def test_department_done_press_survives_a_restart_and_a_later_press_replaces_it(
     org: Callable[[], Session], fake: FakeTelegramAPI, clock: Clock, updates: Updates, tmp_path: Path
 ) -> None:
-    first = dispatched_to_cgzf(org, clock)
-    second = dispatched_to_cgzf(org, clock)
+    first = dispatched_case(org, clock)
+    second = dispatched_case(org, clock)
     fake.add_file("fixed-2", b"\xff\xd8fixed")
 
     async def press_both() -> None:
@@ -105,7 +91,7 @@ def test_department_done_press_survives_a_restart_and_a_later_press_replaces_it(
 def test_a_request_in_one_chat_does_not_capture_photos_in_another(
     org: Callable[[], Session], fake: FakeTelegramAPI, clock: Clock, updates: Updates, tmp_path: Path
 ) -> None:
-    code = dispatched_to_cgzf(org, clock)
+    code = dispatched_case(org, clock)
     fake.add_file("private-1", b"\xff\xd8private")
 
     async def scenario() -> None:

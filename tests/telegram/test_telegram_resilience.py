@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.telegram.callbacks import ButtonPress, encode
 from bot.telegram.webhook import SECRET_HEADER, create_webhook_app
-from storage.cases import case_events, get_case_by_code
+from storage.cases import get_case_by_code
 from storage.models import DueItem, OutboxMessage
 from storage.outbox import Sender
 from storage.scheduler import run_due, run_reminders
@@ -33,18 +33,12 @@ from tests.telegram.conftest import (
     Clock,
     Updates,
     deliver,
+    events_of,
     feed,
     make_app,
     report_case,
     run,
 )
-
-
-def events_of(session_factory: Callable[[], Session], code: str) -> list[str]:
-    with session_factory() as session:
-        case = get_case_by_code(session, code)
-        assert case is not None
-        return [record.event for record in case_events(session, case.id)]
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import httpx
 import pytest
 from freezegun import freeze_time
 
@@ -53,10 +54,15 @@ def seeded_month(console, session_factory) -> None:
     make_case(session_factory, datetime(2026, 10, 31, 23, 50, tzinfo=SHANGHAI), steps=KINDS[0][2])
 
 
-def _get(console, **params: str) -> dict:
+def _request(console, **params: str) -> httpx.Response:
+    # The session is made and used at the frozen NOW: made there and used at the real time, it would
+    # have expired (or not) depending on when the suite runs.
     with freeze_time(NOW, ignore=["asyncio", "threading", "sanic"]):
-        client = console.login("centre")
-        response = client.get("/api/kpis", params=params)
+        return console.login("centre").get("/api/kpis", params=params)
+
+
+def _get(console, **params: str) -> dict:
+    response = _request(console, **params)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -88,7 +94,7 @@ def test_week_and_today_windows_league_table_and_streets(console, seeded_month) 
     assert week["kpis"]["cases"] == 30  # 23-28 November
     today = _get(console, period="today")["kpis"]
     assert today["cases"] == 0 and today["same_day_closure_rate"] is None and today["respond"]["median_s"] is None
-    assert console.login("centre").get("/api/kpis", params={"period": "year"}).status_code == 400
+    assert _request(console, period="year").status_code == 400
     league = _get(console, period="month", by="department")["groups"]
     assert [(row["rank"], row["key"], row["kpis"]["cases"]) for row in league] == [
         (1, "HWZX", 84), (2, "SZWH", 28), (3, "SWJ", 28)]  # SZWH before SWJ: no overdue cases
@@ -97,4 +103,4 @@ def test_week_and_today_windows_league_table_and_streets(console, seeded_month) 
     streets = {row["key"]: row["kpis"] for row in _get(console, period="month", by="street")["groups"]}
     assert streets[HONGQIAO]["cases"] == 84 and streets[HONGQIAO]["same_day_closure_rate"] == pytest.approx(56 / 84)
     assert streets[BEIJING]["cases"] == 56 and streets[BEIJING]["same_day_closure_rate"] == 0.0
-    assert console.login("centre").get("/api/kpis", params={"by": "grid"}).status_code == 400
+    assert _request(console, by="grid").status_code == 400
