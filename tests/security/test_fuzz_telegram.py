@@ -27,17 +27,9 @@ from tests.security.conftest import (
     WORKER_CHAT,
     FakeTelegramAPI,
 )
-from tests.security.fuzzing import (  # noqa: F401 - fixture
-    ALLOWED_TELEGRAM,
-    ALLOWED_WECHAT,
-    QUICK,
-    SOAK,
-    WECHAT_QUICK,
-    ErrorLog,
-)
+from tests.security.fuzzing import ALLOWED_TELEGRAM, QUICK, SOAK, ErrorLog
 from tests.support.sanic_server import serve_sanic
 
-# -- Telegram ---------------------------------------------------------------------------------------------------
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()

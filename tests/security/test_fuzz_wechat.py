@@ -22,17 +22,8 @@ from sqlalchemy.engine import Engine
 
 from bot.channels.wechat import WeChatInput
 from tests.channels.conftest import NOW, OPENID, TOKEN, RecordingAgent, Webhook, make_config, sign
-from tests.security.conftest import (
-    running_fake_wechat,
-)
-from tests.security.fuzzing import (  # noqa: F401 - fixture
-    ALLOWED_TELEGRAM,
-    ALLOWED_WECHAT,
-    QUICK,
-    SOAK,
-    WECHAT_QUICK,
-    ErrorLog,
-)
+from tests.security.conftest import running_fake_wechat
+from tests.security.fuzzing import ALLOWED_WECHAT, SOAK, WECHAT_QUICK, ErrorLog
 from tests.support.sanic_server import serve_sanic
 
 
