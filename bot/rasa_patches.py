@@ -21,23 +21,23 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from jsonschema import ValidationError
 from jsonschema.exceptions import best_match
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
+from rasa.core.actions.action import DOCS_BASE_URL, RemoteAction
 
-_INSTALLED_FLAG = "_gridsec_compiled_validator"
 SWITCH_INTERVAL_S = 0.0005
-_ORIGINALS: dict[str, Any] = {}  # Rasa's own functions, kept for the equivalence tests
+RASA_VALIDATE_ACTION_RESULT: Callable[[Any, dict[str, Any]], bool] = RemoteAction._validate_action_result
+"""Rasa's own method, kept for the tests that compare the two."""
 
 
 @functools.lru_cache(maxsize=1)
 def action_result_validator() -> Validator:
     """Rasa's action-response schema, checked once against its metaschema and compiled."""
-    from rasa.core.actions.action import RemoteAction
-
     schema = RemoteAction.action_response_format_spec()
     validator_class = validator_for(schema)
     validator_class.check_schema(schema)
@@ -46,8 +46,6 @@ def action_result_validator() -> Validator:
 
 def validate_action_result(self: Any, result: dict[str, Any]) -> bool:
     """Drop-in for `RemoteAction._validate_action_result` (same result, same error and message)."""
-    from rasa.core.actions.action import DOCS_BASE_URL
-
     # jsonschema.validate raises the best match of the instance's errors; so does this
     error: ValidationError | None = best_match(action_result_validator().iter_errors(result))
     if error is not None:
@@ -63,17 +61,5 @@ def validate_action_result(self: Any, result: dict[str, Any]) -> bool:
 
 def install() -> None:
     """Use the compiled validator for action results, and the shorter GIL switch interval (once per process)."""
-    from rasa.core.actions.action import RemoteAction
-
-    if getattr(RemoteAction, _INSTALLED_FLAG, False):
-        return
-    _ORIGINALS["_validate_action_result"] = RemoteAction._validate_action_result
     RemoteAction._validate_action_result = validate_action_result  # type: ignore[method-assign]
-    setattr(RemoteAction, _INSTALLED_FLAG, True)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-
-
-def rasa_original(name: str) -> Any:
-    """The Rasa function `install()` replaced (for tests that compare the two)."""
-    install()
-    return _ORIGINALS[name]

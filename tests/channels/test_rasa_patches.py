@@ -39,7 +39,7 @@ def test_importing_the_wechat_channel_installs_the_compiled_validator() -> None:
 
 
 def test_rasa_method_still_has_the_shape_that_was_replaced() -> None:
-    original = rasa_patches.rasa_original("_validate_action_result")
+    original = rasa_patches.RASA_VALIDATE_ACTION_RESULT
     assert list(inspect.signature(original).parameters) == ["self", "result"]
     assert "validate(result, self.action_response_format_spec())" in inspect.getsource(original)
 
@@ -47,7 +47,7 @@ def test_rasa_method_still_has_the_shape_that_was_replaced() -> None:
 @pytest.mark.parametrize("result", VALID)
 def test_valid_results_pass_both(result: dict[str, Any]) -> None:
     action = RemoteAction("validate_report_form", None)
-    assert rasa_patches.rasa_original("_validate_action_result")(action, result) is True
+    assert rasa_patches.RASA_VALIDATE_ACTION_RESULT(action, result) is True
     assert action._validate_action_result(result) is True
 
 
@@ -55,7 +55,7 @@ def test_valid_results_pass_both(result: dict[str, Any]) -> None:
 def test_invalid_results_raise_the_same_error_as_rasa(result: dict[str, Any]) -> None:
     action = RemoteAction("validate_report_form", None)
     with pytest.raises(ValidationError) as rasas:
-        rasa_patches.rasa_original("_validate_action_result")(action, result)
+        rasa_patches.RASA_VALIDATE_ACTION_RESULT(action, result)
     with pytest.raises(ValidationError) as ours:
         action._validate_action_result(result)
     assert ours.value.message == rasas.value.message
@@ -67,7 +67,7 @@ def test_install_is_idempotent() -> None:
     rasa_patches.install()
     rasa_patches.install()
     assert RemoteAction._validate_action_result is rasa_patches.validate_action_result
-    assert rasa_patches.rasa_original("_validate_action_result") is not rasa_patches.validate_action_result
+    assert rasa_patches.RASA_VALIDATE_ACTION_RESULT is not rasa_patches.validate_action_result
 
 
 def test_the_rasa_server_process_gets_the_short_switch_interval() -> None:
