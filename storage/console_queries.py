@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -103,9 +103,7 @@ def filtered_cases(filters: CaseFilters, scope: Scope, now: datetime) -> Select:
     now = require_aware(now, "now")
     streets = _within(filters.street_codes, scope.street_code)
     departments = _within(filters.department_keys, scope.department_key)
-    inherited = {field.name: getattr(filters, field.name) for field in fields(CaseListFilters)}
-    base = CaseListFilters(**inherited | {"street_codes": streets or (), "department_keys": departments or ()})
-    query = case_list_query(base, now)
+    query = case_list_query(replace(filters, street_codes=streets or (), department_keys=departments or ()), now)
     if streets is None or departments is None:
         query = query.where(false())
     if filters.code_prefix:
