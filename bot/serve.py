@@ -90,7 +90,7 @@ def production_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return derived | {key: value for key, value in environ.items() if key in derived}
 
 
-def _balanced(
+def balanced_processes(
     name: str, entry_port: int, count: int, instance_argv: Callable[[int], list[str]], python: str
 ) -> list[ProcessSpec]:
     """One process on `entry_port`, or `count` instances on internal ports behind a balancer on it."""
@@ -116,8 +116,8 @@ def process_specs(environ: Mapping[str, str], model_path: Path, topology: Topolo
     def actions_argv(port: int) -> list[str]:
         return [rasa, "run", "actions", "--port", str(port), "--actions", "actions"]
 
-    specs = _balanced("rasa", settings.rasa_port, topology.rasa_instances, rasa_argv, sys.executable)
-    specs += _balanced("actions", settings.action_port, topology.action_instances, actions_argv, sys.executable)
+    specs = balanced_processes("rasa", settings.rasa_port, topology.rasa_instances, rasa_argv, sys.executable)
+    specs += balanced_processes("actions", settings.action_port, topology.action_instances, actions_argv, sys.executable)
     specs.append(ProcessSpec("console", [gridsec, "console"], settings.console_port))
     workers = topology.workers
     specs += [ProcessSpec("worker" if workers == 1 else f"worker-{i}", [gridsec, "worker"], None)

@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.future import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.serve import balanced_processes, production_environment
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.seed import seed_all
@@ -163,17 +164,6 @@ def _instrumented(stats: Path, rasa_args: list[str]) -> list[str]:
     return [sys.executable, "-m", "tests.bench.instrumented", "--stats", str(stats), "--", *rasa_args]
 
 
-def _balancer(port: int, backends: list[str]) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "bot.balancer",
-        "--port",
-        str(port),
-        *(a for b in backends for a in ("--backend", b)),
-    ]
-
-
 def _endpoints(shape: Shape, directory: Path, action_port: int) -> str:
     if shape.production:
         return "endpoints.production.yml"  # ${ACTION_ENDPOINT_URL} and the stores' variables come from env
@@ -198,19 +188,10 @@ def running_stack(
         rasa_port, action_port = free_port(), free_port()
         env = _environment(database_url, action_port)
         if shape.production:
-            from bot.serve import production_environment
-
             env |= {"REDIS_LOCK_PREFIX": f"gsbench{uuid.uuid4().hex[:10]}"}
             env |= production_environment(env)
         stats: dict[str, Path] = {}
         waits: list[tuple[str, subprocess.Popen[bytes], Path, Callable[[httpx.Response], bool]]] = []
-
-        def start(
-            name: str, argv: list[str], ready_url: str, ready: Callable[[httpx.Response], bool]
-        ) -> None:
-            log = directory / f"{name}.log"
-            process = stack.enter_context(_process(argv, env | {"GRIDSEC_INSTANCE": name}, log))
-            waits.append((ready_url, process, log, ready))
 
         def serve(
             kind: str,
@@ -220,14 +201,15 @@ def running_stack(
             path: str,
             ready: Callable[[httpx.Response], bool],
         ) -> None:
-            ports = [entry_port] if count == 1 else [free_port() for _ in range(count)]
-            for number, port in enumerate(ports, 1):
-                name = kind if count == 1 else f"{kind}-{number}"
-                stats[name] = directory / f"{name}.stats.json"
-                start(name, _instrumented(stats[name], argv(port)), f"http://127.0.0.1:{port}{path}", ready)
-            if count > 1:
-                backends = [f"http://127.0.0.1:{port}" for port in ports]
-                start(kind, _balancer(entry_port, backends), f"http://127.0.0.1:{entry_port}{path}", ready)
+            def instrumented(port: int) -> list[str]:
+                stats[f"{kind}:{port}"] = directory / f"{kind}-{port}.stats.json"
+                return _instrumented(stats[f"{kind}:{port}"], argv(port))
+
+            # the same processes and ports as `gridsec serve` (one instance, or instances behind bot.balancer)
+            for spec in balanced_processes(kind, entry_port, count, instrumented, sys.executable):
+                log = directory / f"{spec.name}.log"
+                process = stack.enter_context(_process(spec.argv, env | {"GRIDSEC_INSTANCE": spec.name}, log))
+                waits.append((f"http://127.0.0.1:{spec.port}{path}", process, log, ready))
 
         endpoints = _endpoints(shape, directory, action_port)
         serve(
