@@ -7,7 +7,6 @@ answers an intent-only parse, so a valid POST runs the real router and intake (c
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,7 +29,9 @@ QUICK = settings(max_examples=60, deadline=None, suppress_health_check=CHECKS)
 
 
 @pytest.fixture()
-def open311(engine: Engine, session_factory: Callable[[], Session]) -> Iterator[tuple[str, ErrorLog]]:
+def open311(
+    engine: Engine, session_factory: Callable[[], Session], error_log: ErrorLog
+) -> Iterator[tuple[str, ErrorLog]]:
     with session_factory() as session, session.begin():
         build_web_org(session)
 
@@ -44,13 +45,8 @@ def open311(engine: Engine, session_factory: Callable[[], Session]) -> Iterator[
         parser=intent_only,
         seed_demo_accounts=False,
     )
-    errors = ErrorLog()
-    logging.getLogger().addHandler(errors)
-    try:
-        with serve_sanic(app) as base:
-            yield base + V2, errors
-    finally:
-        logging.getLogger().removeHandler(errors)
+    with serve_sanic(app) as base:
+        yield base + V2, error_log
 
 
 def assert_clean(answer: httpx.Response, allowed: set[int]) -> None:
