@@ -26,8 +26,11 @@ from storage.timeutil import SHANGHAI, require_aware
 
 logger = logging.getLogger(__name__)
 
-OPEN_VALUES = tuple(state.value for state in OPEN_STATES)
+# Open311's two statuses split every state a case can be in: `handled` (awaiting the resident's confirmation)
+# is still open to the public, though the chain's time limits no longer run for it.
 CLOSED_VALUES = tuple(state.value for state in FINAL_STATES)
+OPEN_VALUES = tuple(state.value for state in CaseState if state is not CaseState.NEW and state.value not in CLOSED_VALUES)
+IN_CHAIN_VALUES = tuple(state.value for state in OPEN_STATES)  # the states whose time limits can be missed
 STATE_LABELS = {
     "reported": ("已呼叫", "#e67e22"),
     "responded": ("已响应", "#f1c40f"),
@@ -250,7 +253,7 @@ def summaries(session: Session, cases: Sequence[Case], now: datetime, *, mask: b
                 "department": names.departments.get(case.department_key or ""),
                 "auto_dispatch": bool(case.auto_dispatch),
                 "escalation_level": case.escalation_level,
-                "overdue": case.state in OPEN_VALUES and case.id in missed,
+                "overdue": case.state in IN_CHAIN_VALUES and case.id in missed,
                 "next_due_at": iso(item.due_at) if item else None,
                 "next_stage": item.stage if item else None,
                 "created_at": iso(case.created_at),

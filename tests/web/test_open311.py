@@ -110,6 +110,22 @@ def test_request_list_filters(console, requests_seeded) -> None:
     assert ids(service_request_id=both, status="open") == [requests_seeded["beijing"], requests_seeded["closed"]]
 
 
+def test_a_handled_case_awaiting_confirmation_is_open_in_every_list(console, session_factory) -> None:
+    """Open311 shows a handled case as `open`, so its `status=open` list (and the console's) must return it."""
+    handled = make_case(session_factory, NOW - timedelta(hours=2), steps=walk(
+        ("respond", 5), ("dispatch", 10, {"department_key": "HWZX"}), ("sign", 20), ("handle", 60)))
+    public = console.anonymous()
+    [row] = public.get(f"{V2}/requests/{handled}.json").json()
+    assert row["status"] == "open"
+    listed = {status: [r["service_request_id"] for r in public.get(f"{V2}/requests.json", params={"status": status}).json()]
+              for status in ("open", "closed")}
+    assert listed == {"open": [handled], "closed": []}
+    centre = console.login("centre")
+    for status, expected in (("open", [handled]), ("closed", []), ("handled", [handled])):
+        items = centre.get("/api/cases", params={"status": status}).json()["items"]
+        assert [(item["code"], item["status"]) for item in items] == [(code, "open") for code in expected], status
+
+
 @pytest.mark.parametrize("params, words", [
     ({"start_date": "last tuesday"}, "start_date is not a W3C date"),
     ({"end_date": "2026-13-45"}, "end_date is not a W3C date"),
