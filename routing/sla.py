@@ -4,10 +4,14 @@ Limits are written `15m`, `2h`, `1d` (calendar: 24 hours) or `5wd` (Chinese work
 taxonomy's "5 working days" is accepted too). Day boundaries are Asia/Shanghai. `due_at` takes an
 aware datetime and returns an aware UTC datetime (naive input is refused: storage keeps UTC).
 
-Working days follow the Chinese working calendar from the `chinese_calendar` package: statutory
-holidays are off and make-up working days (调休, often a Saturday or Sunday) are on. The package only
-knows the years it ships (1.11.0: 2004-2026). For a day outside them we fall back to Monday-Friday,
-log a warning once per year, and `calendar_source(day)` says "fallback" so callers can show it.
+Working days follow the Chinese working calendar (`routing.work_calendar`): holidays are off and
+make-up working days (调休, often a Saturday or Sunday) are on. The State Council's yearly arrangement as
+entered in `routing/data/work_calendar.yml` wins; then the `chinese_calendar` package (1.11.0 knows
+2004-2026); for a year neither knows, Monday-Friday minus the public holidays fixed by law (元旦, 春节,
+清明, 劳动节, 端午, 中秋, 国庆节), with a warning once per year to enter that year's arrangement.
+`calendar_source(day)` says which source decided ("work_calendar.yml", "chinese_calendar" or
+"statutory fallback") so callers can show it. The working-day functions take the data as an optional
+`work_calendar` (default: the shipped file, loaded once).
 """
 
 from __future__ import annotations
@@ -21,8 +25,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
 import yaml
+
+from routing.work_calendar import (
+    SOURCE_STATUTORY,
+    WORK_CALENDAR_PATH,
+    WorkCalendar,
+    decide_day,
+    load_work_calendar,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,59 +76,64 @@ def parse_limit(text: str) -> Limit:
 
 @functools.cache
 def _warn_fallback(year: int) -> None:
-    logger.warning("chinese_calendar has no data for %s; counting Monday-Friday as working days", year)
+    logger.warning(
+        "Neither %s nor chinese_calendar knows %s: counting Monday-Friday minus the statutory public "
+        "holidays, without the State Council's bridging and make-up days. Enter the arrangement for %s "
+        "(国务院办公厅关于%s年部分节假日安排的通知) in that file.",
+        WORK_CALENDAR_PATH,
+        year,
+        year,
+        year,
+    )
 
 
-def calendar_source(day: date) -> str:
-    """ "chinese_calendar" when the package knows `day`'s year, else "fallback" (Mon-Fri)."""
-    try:
-        chinese_calendar.is_workday(day)
-    except NotImplementedError:
-        return "fallback"
-    return "chinese_calendar"
+def calendar_source(day: date, work_calendar: WorkCalendar | None = None) -> str:
+    """Which source decides `day`: "work_calendar.yml", "chinese_calendar" or "statutory fallback"."""
+    return decide_day(day, work_calendar or load_work_calendar()).source
 
 
-def is_working_day(day: date) -> bool:
-    """Whether `day` is a Chinese working day (holidays off, make-up days on; Mon-Fri outside known years)."""
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
+def is_working_day(day: date, work_calendar: WorkCalendar | None = None) -> bool:
+    """Whether `day` is a Chinese working day (holidays off, make-up days on); warns once per fallback year."""
+    decision = decide_day(day, work_calendar or load_work_calendar())
+    if decision.source == SOURCE_STATUTORY:
         _warn_fallback(day.year)
-        return day.weekday() < 5
+    return decision.working
 
 
-def add_working_days(start: datetime, days: int) -> datetime:
+def add_working_days(start: datetime, days: int, work_calendar: WorkCalendar | None = None) -> datetime:
     """Add `days` working days of elapsed working time to an aware datetime (Asia/Shanghai days).
 
     Working time only passes on working days. Started on a working day at 10:00, the limit falls at
     10:00 on the `days`-th following working day. Started on a non-working day, the clock starts at
     00:00 of the next working day, so the limit falls at 24:00 of the `days`-th working day.
     """
+    work_calendar = work_calendar or load_work_calendar()
     local = start.astimezone(SHANGHAI)
     day = local.date()
-    if not is_working_day(day):
-        while not is_working_day(day):
+    if not is_working_day(day, work_calendar):
+        while not is_working_day(day, work_calendar):
             day += timedelta(days=1)
         remaining = days - 1  # the first working day counts whole
         while remaining > 0:
             day += timedelta(days=1)
-            if is_working_day(day):
+            if is_working_day(day, work_calendar):
                 remaining -= 1
         return datetime.combine(day + timedelta(days=1), time(0), tzinfo=SHANGHAI).astimezone(timezone.utc)
     clock = local.timetz().replace(tzinfo=None)
     while days > 0:
         day += timedelta(days=1)
-        if is_working_day(day):
+        if is_working_day(day, work_calendar):
             days -= 1
     return datetime.combine(day, clock, tzinfo=SHANGHAI).astimezone(timezone.utc)
 
 
-def due_at(start: datetime, limit: str | Limit) -> datetime:
+def due_at(start: datetime, limit: str | Limit, work_calendar: WorkCalendar | None = None) -> datetime:
     """When a limit that starts at `start` runs out, as an aware UTC datetime.
 
     Args:
         start: an aware datetime (naive raises ValueError).
         limit: a limit text such as "15m", "2h", "1d", "5wd", or a parsed Limit.
+        work_calendar: the working calendar for "wd" limits; default: work_calendar.yml (loaded once).
     """
     if start.tzinfo is None or start.tzinfo.utcoffset(start) is None:
         raise ValueError(f"start must be timezone-aware, got naive {start.isoformat()}")
@@ -129,7 +145,7 @@ def due_at(start: datetime, limit: str | Limit) -> datetime:
         return start_utc + timedelta(hours=parsed.amount)
     if parsed.unit == "d":
         return start_utc + timedelta(days=parsed.amount)
-    return add_working_days(start_utc, parsed.amount)
+    return add_working_days(start_utc, parsed.amount, work_calendar)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -18,6 +17,7 @@ from routing.sla import (
     parse_limit,
     parse_sla,
 )
+from routing.work_calendar import parse_work_calendar
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -89,14 +89,14 @@ def test_day_boundaries_are_shanghai_not_utc() -> None:
     assert add_working_days(start, 1) == datetime(2026, 10, 9, 0, 0, tzinfo=SH)
 
 
-def test_years_the_calendar_does_not_know_fall_back_to_monday_to_friday(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    assert calendar_source(date(2027, 3, 1)) == "fallback"
-    with caplog.at_level(logging.WARNING, logger="routing.sla"):
-        # Wed 29 Dec 2027 + 3: Thu 30, Fri 31, Mon 3 Jan 2028 (weekends skipped, holidays unknown).
-        assert due_at(datetime(2027, 12, 29, 9, 0, tzinfo=SH), "3wd") == datetime(2028, 1, 3, 9, 0, tzinfo=SH)
-    assert not is_working_day(date(2027, 3, 6))  # a Saturday
+def test_years_no_source_knows_fall_back_to_the_statutory_holidays() -> None:
+    nothing_entered = parse_work_calendar({"years": {}})
+    assert calendar_source(date(2027, 3, 1), nothing_entered) == "statutory fallback"
+    # Wed 29 Dec 2027 + 3: Thu 30, Fri 31, then 元旦 falls on Sat 1 Jan 2028 and is made up (补假) on
+    # Mon 3 Jan, so Tue 4 Jan. tests/routing/test_work_calendar.py checks the rule against 2025-2026.
+    start = datetime(2027, 12, 29, 9, 0, tzinfo=SH)
+    assert due_at(start, "3wd", nothing_entered) == datetime(2028, 1, 4, 9, 0, tzinfo=SH)
+    assert not is_working_day(date(2027, 3, 6), nothing_entered)  # a Saturday
 
 
 def test_sla_file_has_every_urgency_and_stage_and_matches_the_taxonomy() -> None:
