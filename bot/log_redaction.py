@@ -6,6 +6,9 @@ call's parameters at DEBUG (`setWebhook` carries the webhook `secret_token`). `p
 process, a log-record factory that rewrites every record as it is made: the known secret values, bot tokens,
 secret-bearing query parameters and URL passwords become `[redacted]`, in the message and in the traceback.
 A factory, not a handler filter, so it covers handlers that Sanic, Rasa or PTB set up after start-up too.
+
+Residents' personal data is masked on the same pass (`storage.privacy.mask_text`: phone, ID card and plate
+numbers): Rasa logs every user message at DEBUG, and a traceback may quote one.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.config import LOCAL_OPEN311_KEY, LOCAL_WECHAT_TOKEN, Secret
+from storage.privacy import mask_text
 
 REDACTED = "[redacted]"
 MIN_SECRET_CHARS = 6  # shorter values would redact ordinary words
@@ -29,6 +33,7 @@ SECRET_ENV_KEYS = (
     "WECHAT_APP_SECRET",
     "WECHAT_TOKEN",
     "WECHAT_AES_KEY",
+    "TRACKER_DB_PASSWORD",  # endpoints.production.yml's tracker store, when not derived from DATABASE_URL
 )
 LIST_ENV_KEYS = ("OPEN311_API_KEYS",)  # comma-separated lists of secrets
 _PATTERNS = (
@@ -54,12 +59,12 @@ _installed = False
 
 
 def redact(text: str) -> str:
-    """`text` with every known secret and every secret-looking token replaced by `[redacted]`."""
+    """`text` with every known secret and secret-looking token replaced by `[redacted]`, personal data masked."""
     for value in sorted(_secrets, key=len, reverse=True):
         text = text.replace(value, REDACTED)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
-    return text
+    return mask_text(text)
 
 
 def _redact_record(record: logging.LogRecord) -> None:

@@ -30,6 +30,12 @@ logger = logging.getLogger(__name__)
 class ThreadedSQLTrackerStore(SQLTrackerStore):
     """`SQLTrackerStore` whose database work runs in a thread, so the event loop keeps serving other turns."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Event rows hold residents' messages: a failed INSERT must not print them (as our own engines don't).
+        # Rasa builds the engine itself, so the flag create_engine would take is set on it afterwards.
+        self.engine.hide_parameters = True
+
     async def keys(self) -> Iterable[str]:
         """Returns sender_ids of the tracker store."""
         return await asyncio.to_thread(self._keys)

@@ -67,6 +67,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     SQLite gets WAL (synchronous=NORMAL), foreign keys, a busy timeout and write-locking transactions (BEGIN IMMEDIATE),
     which serialise writers safely across processes. PostgreSQL gets `pool_pre_ping`.
+    Both hide SQL parameters from error messages and logs: they hold residents' words and phone numbers.
 
     On SQLite every transaction, reads included, holds the database write lock until it ends, so
     keep sessions short: commit or roll back before another session (a scheduler pass, a delivery
@@ -76,6 +77,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         url: a SQLAlchemy URL (see `database_url`).
         **kwargs: passed on to `create_engine`.
     """
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {}).setdefault("check_same_thread", False)
         if make_url(url).database not in (None, "", ":memory:"):

@@ -60,14 +60,17 @@ from bot.channels.wechat_turns import (  # noqa: F401 - RATE_LIMIT, TOO_FAST sti
 )
 from bot.channels.wechat_verify import PayloadTooLarge, decrypted, read_body, refusal, verified_query
 from bot.inbound import Inbound
+from bot.log_redaction import protect_environment
 from bot.wechat_xml import InboundXMLError, parse_safely
 from storage.errors import ChannelAuthError
 from storage.timeutil import utcnow
 
 logger = logging.getLogger(__name__)
 
-# Every Rasa server GridSec runs loads this channel (credentials.yml): the place to fix Rasa's hot path.
+# Every Rasa server GridSec runs loads this channel (credentials.yml): the place to fix Rasa's hot path, and
+# to keep the configured secrets and residents' personal data out of its logs (`rasa run` is not `gridsec`).
 rasa_patches.install()
+protect_environment(os.environ)
 
 CHANNEL_NAME = "wechat"
 DRAIN_TIMEOUT_S = 30.0  # shutdown waits this long for turns in flight
