@@ -7,7 +7,8 @@ Where things are (each module's docstring has the details):
 - `migrate`: `upgrade(url)` runs the Alembic revisions in `storage/migrations/versions/`.
 - `models`: organisation (Street, Community, Grid, Department, Person, DutyShift, ChatBinding),
   Resident, Case, CaseMedia, CaseEventRecord (append-only), CaseSubscription, Rating, OutboxMessage,
-  ConsoleMessage, InboundDedupe, DueItem. Datetimes are aware UTC in Python (`timeutil`).
+  ConsoleMessage, InboundDedupe, DueItem, Open311IdempotencyKey. Datetimes are aware UTC in Python
+  (`timeutil`).
 - `lifecycle`: `CaseState`, `CaseEvent`, `TRANSITIONS`, `advance`; diagram in `lifecycle.mmd`.
 - `cases`: `open_case`, `apply_event` (the only writer of a case's state), `subscribe`,
   `derive_state`, `get_case_by_code`. `intake`: a routing `Decision` to a case, `resident_for`.
@@ -16,5 +17,6 @@ Where things are (each module's docstring has the details):
   `deliver_loop`, `Sender`, `OutgoingMessage`, `parked_messages`, `resume_parked`,
   `LocalConsoleSender`; `templates`: default texts (`render`).
 - `queries`: `case_status`, `resident_cases`, `latest_case`, `overdue_cases`, `due_within`.
-- `kpi`: `compute_kpis`; `dedupe`: `first_seen`; `privacy`: `mask_phone`, `mask_text`, ...
+- `kpi`: `compute_kpis`; `dedupe`: `first_seen`; `idempotency`: Open311 `Idempotency-Key` records;
+  `privacy`: `mask_phone`, `mask_text`, ...
 """

@@ -14,7 +14,14 @@ from storage.models.cases import (
     Rating,
     Resident,
 )
-from storage.models.messaging import ConsoleMessage, DueItem, InboundDedupe, InboundTurn, OutboxMessage
+from storage.models.messaging import (
+    ConsoleMessage,
+    DueItem,
+    InboundDedupe,
+    InboundTurn,
+    Open311IdempotencyKey,
+    OutboxMessage,
+)
 from storage.models.org import (
     ROLE_VALUES,
     ChatBinding,
@@ -46,6 +53,7 @@ __all__ = [
     "Grid",
     "InboundDedupe",
     "InboundTurn",
+    "Open311IdempotencyKey",
     "OutboxMessage",
     "Person",
     "Rating",

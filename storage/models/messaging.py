@@ -1,5 +1,5 @@
-"""The transactional outbox, the local console's delivered messages, inbound dedupe keys, SLA due items
-and pending photo requests."""
+"""The transactional outbox, the local console's delivered messages, inbound dedupe keys, SLA due items,
+pending photo requests and Open311 idempotency keys."""
 
 from __future__ import annotations
 
@@ -72,6 +72,28 @@ class InboundDedupe(Base):
     seen_at = Column(UTCDateTime, nullable=False, index=True)
 
     __table_args__ = (UniqueConstraint("channel", "key"),)
+
+
+class Open311IdempotencyKey(Base):
+    """An Open311 POST that carried an `Idempotency-Key` header, and the answer it got.
+
+    Written in the same transaction as the case it opened, so a retry finds either both or neither.
+    Scoped per client: `client_digest` is the SHA-256 (hex) of the API key, never the key itself.
+    `fingerprint` (SHA-256 hex of the validated fields) tells a retry from a different request reusing
+    the key. Kept for `storage.idempotency.RETENTION`, then pruned by the worker.
+    """
+
+    __tablename__ = "open311_idempotency_keys"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    client_digest = Column(String(64), nullable=False)
+    idempotency_key = Column(String(255), nullable=False)
+    fingerprint = Column(String(64), nullable=False)
+    case_code = Column(String(20), ForeignKey("cases.code"), nullable=False)
+    service_notice = Column(Text, nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, index=True)
+
+    __table_args__ = (UniqueConstraint("client_digest", "idempotency_key"),)
 
 
 class DueItem(Base):
