@@ -1,4 +1,5 @@
-"""The background worker: fires missed time limits (escalation) and delivers the outbox.
+"""The background worker: fires missed time limits (escalation), delivers the outbox, and every
+`PRUNE_EVERY` forgets Open311 idempotency keys older than `storage.idempotency.RETENTION`.
 
 Both jobs claim their rows in the database (SKIP LOCKED on PostgreSQL), so several workers can run side by
 side and a worker killed mid-way leaves nothing half-done: its transaction rolls back and the next pass redoes it.
@@ -11,17 +12,20 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import partial
 
 from sqlalchemy.orm import Session
 
+from storage.idempotency import RETENTION, prune_answers
 from storage.outbox import LocalConsoleSender, Sender, deliver_due
 from storage.scheduler import run_due, run_reminders
 
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
+# Pruning is housekeeping, not a pass's work: a key kept a few minutes past RETENTION harms nothing.
+PRUNE_EVERY = timedelta(minutes=10)
 
 
 def local_senders(session_factory: Callable[[], Session]) -> dict[str, Sender]:
@@ -53,6 +57,15 @@ def run_once(
     return fired, len(report.sent)
 
 
+def prune_expired(session_factory: Callable[[], Session], now: datetime) -> int:
+    """Forget Open311 idempotency keys recorded more than RETENTION before `now`; returns how many."""
+    with session_factory() as session, session.begin():
+        pruned = prune_answers(session, now - RETENTION)
+    if pruned:
+        logger.info("pruned %d Open311 idempotency keys", pruned)
+    return pruned
+
+
 def run_forever(environ: Mapping[str, str], stop: threading.Event | None = None) -> None:
     """Poll until `stop` is set (or forever): the `gridsec worker` process."""
     from storage.db import database_url, make_engine
@@ -64,9 +77,14 @@ def run_forever(environ: Mapping[str, str], stop: threading.Event | None = None)
     worker_id = f"{environ.get('GRIDSEC_INSTANCE', 'worker')}@{socket.gethostname()}:{os.getpid()}"
     stop = stop or threading.Event()
     logger.info("worker %s started", worker_id)
+    next_prune = datetime.now(timezone.utc)
     while not stop.is_set():
+        now = datetime.now(timezone.utc)
         try:
-            run_once(session_factory, senders, datetime.now(timezone.utc), worker_id)
+            run_once(session_factory, senders, now, worker_id)
+            if now >= next_prune:
+                prune_expired(session_factory, now)
+                next_prune = now + PRUNE_EVERY
         except Exception:  # a database restart must not kill the worker: log, wait, retry
             logger.exception("worker pass failed; retrying in %.0fs", POLL_SECONDS)
         stop.wait(POLL_SECONDS)
