@@ -3,6 +3,7 @@
 A POSTed request goes through the same path as a WeChat report: the trained Rasa model parses the text
 (`parser`, injected into `create_app`), `routing.route_cli.decision_for_parse` routes it, and
 `storage.intake.open_case_from_decision` opens the case (which notifies the grid worker through the outbox).
+A POST with an `Idempotency-Key` header opens its case once; retries get the first answer (storage.idempotency).
 Errors use the spec's format `[{"code": <http status>, "description": "..."}]`.
 """
 
@@ -19,10 +20,12 @@ from typing import Any
 from sanic import Blueprint, Sanic
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
+from sqlalchemy.exc import IntegrityError
 
 from bot.web.auth import in_session, now_utc
 from bot.web.open311_rows import request_rows
 from storage.console_queries import CLOSED_VALUES, OPEN_VALUES, categories
+from storage.idempotency import MAX_KEY_LENGTH, IdempotentPost, client_digest, fingerprint, recorded_answer
 from storage.timeutil import SHANGHAI
 
 logger = logging.getLogger(__name__)
@@ -229,6 +232,58 @@ def validated_post(fields: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _sf_string_content(raw: str) -> str | None:
+    """The content of an RFC 8941 sf-string (`"..."`, escaping only \\" and \\\\), or None."""
+    if len(raw) < 2 or not raw.startswith('"') or not raw.endswith('"'):
+        return None
+    content: list[str] = []
+    chars = iter(raw[1:-1])
+    for char in chars:
+        if char == '"':
+            return None
+        if char == "\\":
+            char = next(chars, "")
+            if char not in ('"', "\\"):
+                return None
+        content.append(char)
+    return "".join(content)
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The `Idempotency-Key` header's key; None without the header.
+
+    The draft makes the value a Structured Field string (`"8e03978e-40d5-..."`); a bare value, as many clients
+    send it, is taken as it is. Empty, over MAX_KEY_LENGTH, not printable ASCII, or sent twice: 400.
+    """
+    values = request.headers.getall("idempotency-key", [])
+    if not values:
+        return None
+    if len(values) > 1:
+        raise Open311Error(400, "send one Idempotency-Key header, not several")
+    raw = values[0].strip()
+    key = _sf_string_content(raw) if raw.startswith('"') else raw
+    if not key or len(key) > MAX_KEY_LENGTH or not all(" " <= char <= "~" for char in key):
+        raise Open311Error(400, f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters")
+    return key
+
+
+def _created(code: str, notice: str) -> HTTPResponse:
+    # A retry gets this same 201 and body: the draft has the server return the result of the first execution,
+    # and the client retrying a POST whose answer it lost must see exactly what it would have seen.
+    return json([{"service_request_id": code, "service_notice": notice, "account_id": None}], status=201)
+
+
+async def _first_answer(request: Request, post: IdempotentPost) -> HTTPResponse | None:
+    """The answer the key's first POST got (None for a new key); 422 if that POST asked for something else."""
+    answer = await in_session(request, lambda session: recorded_answer(session, post.client_digest, post.key))
+    if answer is None:
+        return None
+    if answer.fingerprint != post.fingerprint:
+        raise Open311Error(422, "this Idempotency-Key was already used for another request: use a new one")
+    logger.info("open311: Idempotency-Key retry answered with %s", answer.case_code)
+    return _created(answer.case_code, answer.service_notice)
+
+
 async def create_request(request: Request) -> HTTPResponse:
     from bot.web.open311_intake import open_request
 
@@ -238,15 +293,35 @@ async def create_request(request: Request) -> HTTPResponse:
         raise Open311Error(401, "api_key is required")
     if not key_accepted(given, request.app.ctx.open311_key_digests):
         raise Open311Error(403, "api_key is not valid")
+    key = idempotency_key(request)
     post = validated_post(fields)
+    idempotent = IdempotentPost(client_digest(given), key, fingerprint(post)) if key is not None else None
+    if idempotent is not None and (first := await _first_answer(request, idempotent)) is not None:
+        return first  # before parsing: a retry costs no model call and opens nothing
     parser: Parser = request.app.ctx.parser
     text = post["description"] + (f" {post['address']}" if post["address"] else "")
     try:
         parse = await parser(text)
     except LookupError as error:  # no trained model available
         raise Open311Error(503, str(error)) from None
-    code, notice = await in_session(request, lambda session: open_request(session, post, parse, now_utc()), write=True)
-    return json([{"service_request_id": code, "service_notice": notice, "account_id": None}], status=201)
+    try:
+        code, notice = await in_session(
+            request, lambda session: open_request(session, post, parse, now_utc(), idempotent), write=True
+        )
+    except IntegrityError as error:
+        if idempotent is None:
+            raise
+        # A unique violation is reported only against a committed row (PostgreSQL waits for an uncommitted one,
+        # SQLite has one writer at a time), so a concurrent POST with this key has committed: answer with its
+        # case (ours rolled back, record and all). No record means it was pruned meanwhile or another
+        # constraint failed: 409, the draft's answer for a key caught mid-flight, and the client retries.
+        first = await _first_answer(request, idempotent)
+        if first is None:
+            reason = str(error.orig).splitlines()[0] if str(error.orig) else type(error.orig).__name__
+            logger.warning("open311: Idempotency-Key POST failed, no first answer recorded: %s", reason)
+            raise Open311Error(409, "a request with this Idempotency-Key was in progress: retry it") from None
+        return first
+    return _created(code, notice)
 
 
 async def xml_not_supported(request: Request) -> HTTPResponse:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from routing.route_cli import decision_for_parse
 from routing.types import GeoPoint, ResolvedLocation
+from storage.idempotency import IdempotentPost, record_answer
 from storage.intake import open_case_from_decision
 
 logger = logging.getLogger(__name__)
@@ -18,8 +19,17 @@ logger = logging.getLogger(__name__)
 Parser = Callable[[str], Awaitable[Mapping[str, Any]]]
 
 
-def open_request(session: Session, post: Mapping[str, Any], parse: Mapping[str, Any], now: datetime) -> tuple[str, str]:
+def open_request(
+    session: Session,
+    post: Mapping[str, Any],
+    parse: Mapping[str, Any],
+    now: datetime,
+    idempotent: IdempotentPost | None = None,
+) -> tuple[str, str]:
     """Route a validated Open311 POST (see bot.web.open311.validated_post) and open its case.
+
+    With `idempotent` (the POST carried an Idempotency-Key), the answer is recorded in the same transaction;
+    IntegrityError means a concurrent POST with that key committed first (see storage.idempotency).
 
     Returns:
         (case code, service notice): the notice says whether the case went straight to its department, and
@@ -42,6 +52,8 @@ def open_request(session: Session, post: Mapping[str, Any], parse: Mapping[str, 
     notice = "已自动派发" if decision.auto_dispatch else "转指挥中心人工分拨"
     if decision.emergency_advice:
         notice += f"; {decision.emergency_advice}"
+    if idempotent is not None:
+        record_answer(session, idempotent, case.code, notice, now)
     return case.code, notice
 
 
