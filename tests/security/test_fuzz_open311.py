@@ -1,8 +1,9 @@
 """Fuzzing the Open311 GeoReport v2 API with hypothesis over real HTTP: no 5xx, errors in the spec's format.
 
 Random query strings on the list, random ids, random POST bodies (form, JSON, raw bytes) with a missing,
-wrong or right api_key. The NLU model is not loaded here (tests/web/test_open311_model.py runs it): the parser
-answers an intent-only parse, so a valid POST runs the real router and intake (command-centre triage).
+wrong or right api_key and with or without a random Idempotency-Key header. The NLU model is not loaded here
+(tests/web/test_open311_model.py runs it): the parser answers an intent-only parse, so a valid POST runs the
+real router and intake (command-centre triage).
 """
 
 from __future__ import annotations
@@ -142,6 +143,15 @@ POST_FIELDS = st.dictionaries(
     max_size=7,
 )
 API_KEYS = st.sampled_from([None, "", API_KEY, API_KEY + "x", API_KEY.upper(), "local-dev-key", 12345])
+# Printable ASCII (the draft's sf-string alphabet), quoted or not, any length; httpx sends no value that starts
+# or ends with a space.
+IDEMPOTENCY_KEYS = st.one_of(
+    st.none(),
+    st.sampled_from(["", '"', '""', '" "', '"k"', '"a\\b"', '"a"b"', "k" * 255, "k" * 256, "same-key"]),
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=300).filter(
+        lambda value: value == value.strip()
+    ),
+)
 
 
 def fuzz_once(
@@ -152,17 +162,19 @@ def fuzz_once(
     key: Any,
     as_json: bool,
     raw: bytes,
+    idempotency_key: str | None,
 ) -> None:
     with httpx.Client(timeout=30) as client:
         assert_clean(client.get(f"{base}/requests.json", params=params), {200, 400})
         assert_clean(client.get(f"{base}/requests/{request_id}.json", params=params), {200, 400, 404})
         body = dict(fields) | ({} if key is None else {"api_key": key})
+        headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
         if as_json:
-            answer = client.post(f"{base}/requests.json", json=body)
+            answer = client.post(f"{base}/requests.json", json=body, headers=headers)
         else:
             form = {name: str(value) for name, value in body.items() if value is not None}
-            answer = client.post(f"{base}/requests.json", data=form)
-        assert_clean(answer, {201, 400, 401, 403})
+            answer = client.post(f"{base}/requests.json", data=form, headers=headers)
+        assert_clean(answer, {201, 400, 401, 403, 422})  # 422: a key reused by another example's body
         assert_clean(
             client.post(f"{base}/requests.json", content=raw, headers={"Content-Type": "application/json"}),
             {400, 401, 403},
@@ -180,6 +192,7 @@ INPUTS = {
     "key": API_KEYS,
     "as_json": st.booleans(),
     "raw": st.binary(max_size=200),
+    "idempotency_key": IDEMPOTENCY_KEYS,
 }
 
 
