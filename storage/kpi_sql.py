@@ -156,17 +156,17 @@ DROP TRIGGER IF EXISTS case_kpi_facts_on_event ON case_events;
 DROP FUNCTION IF EXISTS case_kpi_facts_on_event();
 """
 
-# Each stage's durations, whole microseconds (bigint sorts fast), are sorted once (array_agg ... ORDER
-# BY) and picked at three ranks: the lower and upper middle (equal for an odd count) and the nearest-
-# rank p90, ceil(0.9 * n) in float8 as Python does. Python turns the picks into seconds.
+# Each stage's durations, whole microseconds (bigint sorts fast), are sorted once per group by one ordered-set
+# aggregate and picked at three ranks. `percentile_disc(p)` picks rank ceil(p * n) in float8, not less than 1
+# (PostgreSQL's orderedsetaggs.c): p = 0.5 is the lower middle, (n + 1) / 2 in integers; p = 0.9 is the
+# nearest-rank p90 exactly as Python computes it; p = 0.5 + 2**-30 is the upper middle, n / 2 + 1 (for an odd
+# count the lower one again), exact while a group has fewer than 2**29 cases. Python turns the picks into
+# seconds. Unlike `array_agg(... ORDER BY ...)`, ordered-set aggregates leave the planner free to hash the
+# groups, so a year by department is not first sorted by department as a whole.
+PICKS = "ARRAY[0.5, 0.5 + 2 ^ -30, 0.9]::float8[]"
 _STAGE_AGGREGATES = ",\n".join(
     f"""  count({stage}_s) AS {stage}_n,
-  (array_agg({stage}_s ORDER BY {stage}_s) FILTER (WHERE {stage}_s IS NOT NULL))[(count({stage}_s) + 1) / 2]
-    AS {stage}_lower_mid,
-  (array_agg({stage}_s ORDER BY {stage}_s) FILTER (WHERE {stage}_s IS NOT NULL))[count({stage}_s) / 2 + 1]
-    AS {stage}_upper_mid,
-  (array_agg({stage}_s ORDER BY {stage}_s) FILTER (WHERE {stage}_s IS NOT NULL))
-    [greatest(ceil(0.9::float8 * count({stage}_s))::bigint, 1)] AS {stage}_p90"""
+  percentile_disc({PICKS}) WITHIN GROUP (ORDER BY {stage}_s) AS {stage}_picks"""
     for stage in ("respond", "dispatch", "handle")
 )
 
@@ -245,11 +245,9 @@ class GroupRow:
 
 
 def _stage(row: Any, stage: str) -> StageRow:
-    def number(name: str) -> float | None:
-        micros = getattr(row, f"{stage}_{name}")
-        return None if micros is None else int(micros) / 1_000_000
-
-    return StageRow(int(getattr(row, f"{stage}_n")), number("lower_mid"), number("upper_mid"), number("p90"))
+    picks = getattr(row, f"{stage}_picks")  # None when the stage has no durations in the group
+    lower_mid, upper_mid, p90 = (None, None, None) if picks is None else (int(pick) / 1_000_000 for pick in picks)
+    return StageRow(int(getattr(row, f"{stage}_n")), lower_mid, upper_mid, p90)
 
 
 def aggregate(
