@@ -1,5 +1,6 @@
 """The background worker: fires missed time limits (escalation), delivers the outbox, and every
-`PRUNE_EVERY` forgets Open311 idempotency keys older than `storage.idempotency.RETENTION`.
+`PRUNE_EVERY` forgets Open311 idempotency keys (`storage.idempotency.RETENTION`) and inbound message keys
+(`storage.dedupe.INBOUND_RETENTION`) that nothing reads any more.
 
 Both jobs claim their rows in the database (SKIP LOCKED on PostgreSQL), so several workers can run side by
 side and a worker killed mid-way leaves nothing half-done: its transaction rolls back and the next pass redoes it.
@@ -17,6 +18,7 @@ from functools import partial
 
 from sqlalchemy.orm import Session
 
+from storage.dedupe import INBOUND_RETENTION, prune_seen
 from storage.idempotency import RETENTION, prune_answers
 from storage.outbox import LocalConsoleSender, Sender, deliver_due
 from storage.scheduler import run_due, run_reminders
@@ -58,12 +60,13 @@ def run_once(
 
 
 def prune_expired(session_factory: Callable[[], Session], now: datetime) -> int:
-    """Forget Open311 idempotency keys recorded more than RETENTION before `now`; returns how many."""
+    """Forget Open311 idempotency keys (RETENTION) and inbound message keys (INBOUND_RETENTION); returns how many."""
     with session_factory() as session, session.begin():
-        pruned = prune_answers(session, now - RETENTION)
-    if pruned:
-        logger.info("pruned %d Open311 idempotency keys", pruned)
-    return pruned
+        answers = prune_answers(session, now - RETENTION)
+        inbound = prune_seen(session, now - INBOUND_RETENTION)
+    if answers or inbound:
+        logger.info("pruned %d Open311 idempotency keys and %d inbound message keys", answers, inbound)
+    return answers + inbound
 
 
 def run_forever(environ: Mapping[str, str], stop: threading.Event | None = None) -> None:

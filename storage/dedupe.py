@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -14,6 +14,10 @@ from storage.models import InboundDedupe
 from storage.timeutil import require_aware
 
 logger = logging.getLogger(__name__)
+
+# What reads these keys looks back at most 48 hours (WeChat's customer-service window, bot.senders.wechat); the
+# rate limit, retries (seconds) and replays (refused by timestamp after minutes) far less. A week keeps a margin.
+INBOUND_RETENTION = timedelta(days=7)
 
 
 def first_seen(session: Session, channel: str, key: str, now: datetime) -> bool:

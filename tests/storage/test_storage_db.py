@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -138,6 +139,22 @@ def test_inbound_dedupe_drops_repeats_per_channel(session: Session) -> None:
     assert session.execute(select(InboundDedupe)).scalars().all() == []
     with pytest.raises(ValueError):
         first_seen(session, "wechat", "", T0)
+
+
+def test_the_worker_forgets_inbound_keys_once_nothing_reads_them(engine: Engine) -> None:
+    from bot.senders.wechat import SERVICE_WINDOW
+    from bot.worker import prune_expired
+    from storage.dedupe import INBOUND_RETENTION
+
+    assert INBOUND_RETENTION > SERVICE_WINDOW  # the 48-hour reply window reads the newest key of each resident
+    now = datetime.now(timezone.utc)
+    factory = partial(Session, engine, future=True)
+    with factory() as session, session.begin():
+        for key, age in (("o-old:m:1", INBOUND_RETENTION + timedelta(hours=1)), ("o-new:m:2", timedelta(days=6))):
+            assert first_seen(session, "wechat", key, now - age)
+    assert prune_expired(factory, now) == 1
+    with factory() as session:
+        assert session.execute(select(InboundDedupe.key)).scalars().all() == ["o-new:m:2"]
 
 
 @pytest.mark.parametrize(
