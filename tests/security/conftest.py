@@ -6,6 +6,7 @@ local-mode simulator).
 
 from __future__ import annotations
 
+import io
 import itertools
 import logging
 import time
@@ -147,6 +148,23 @@ def wait_for_replies(fake: FakeTelegramAPI, count: int, timeout_s: float = 10.0)
     while time.monotonic() < deadline and len(fake.calls("sendMessage")) < count:
         time.sleep(0.05)
     return [call.params["text"] for call in fake.calls("sendMessage")]
+
+
+@pytest.fixture()
+def debug_log() -> Iterator[io.StringIO]:
+    """Everything logged at DEBUG in this process while the test runs, formatted as the processes print it."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield stream
+    finally:
+        root.setLevel(level)
+        root.removeHandler(handler)
 
 
 @pytest.fixture()

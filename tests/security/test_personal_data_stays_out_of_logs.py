@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import logging
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,21 +38,8 @@ PHONE, ID_CARD, PLATE = "13812345678", "440104199001011234", "粤A12345"
 PERSONAL = (PHONE, ID_CARD, PLATE)
 
 
-@pytest.fixture()
-def captured_log() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    logger = logging.getLogger("gridsec.test.privacy")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield stream
-    finally:
-        logger.removeHandler(handler)
-
-
 def test_log_records_mask_phone_id_card_and_plate_numbers_in_messages_and_tracebacks(
-    captured_log: io.StringIO,
+    debug_log: io.StringIO,
 ) -> None:
     protect()  # installs the record factory (as every process does first)
     logger = logging.getLogger("gridsec.test.privacy")
@@ -62,7 +48,7 @@ def test_log_records_mask_phone_id_card_and_plate_numbers_in_messages_and_traceb
         raise ValueError(f"bad id {ID_CARD}")
     except ValueError:
         logger.exception("action failed")
-    logged = captured_log.getvalue()
+    logged = debug_log.getvalue()
     assert "Received user message" in logged and "ValueError: bad id" in logged  # the records were written...
     assert "138****5678" in logged and [value for value in PERSONAL if value in logged] == []  # ...masked
 

@@ -14,7 +14,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -96,23 +96,6 @@ def queue_one_each(session_factory: Callable[[], Session], now: datetime) -> Non
 def statuses(session_factory: Callable[[], Session]) -> dict[str, str]:
     with session_factory() as session:
         return dict(session.execute(select(OutboxMessage.channel, OutboxMessage.status)).all())
-
-
-@pytest.fixture()
-def debug_log() -> Iterator[io.StringIO]:
-    """Everything logged at DEBUG in this process, formatted as the processes print it."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield stream
-    finally:
-        root.setLevel(level)
-        root.removeHandler(handler)
 
 
 def test_the_library_log_paths_print_no_secret(
