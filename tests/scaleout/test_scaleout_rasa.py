@@ -110,7 +110,7 @@ def test_concurrent_turns_on_two_instances_are_serialised_by_the_redis_lock(
         for number, (text, _) in enumerate(TURNS):
             futures.append(pool.submit(say, (first, second)[number % 2], sender, text))
             # Arrival order = send order, even if one instance's loop is busy with a turn for a moment; turns
-            # still queue behind each other (Rasa's lock store polls a queued ticket once a second).
+            # still queue behind each other (a queued ticket checks Redis for its turn: bot.lock_store).
             time.sleep(STAGGER_S)
         replies = [future.result() for future in futures]
     assert replies == [responses[response] for _, response in TURNS]

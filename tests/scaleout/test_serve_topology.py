@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from rasa.core.lock_store import RedisLockStore
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.utils.common import class_from_module_path
 
@@ -61,7 +62,7 @@ def test_the_production_variables_come_from_database_url_and_cover_the_endpoints
     # Rasa's SQL tracker store with its queries off the event loop (bot/tracker_store.py), and Redis locks
     tracker_store = class_from_module_path(endpoints["tracker_store"]["type"])
     assert issubclass(tracker_store, SQLTrackerStore) and endpoints["tracker_store"]["dialect"] == "postgresql"
-    assert endpoints["lock_store"]["type"] == "redis"
+    assert issubclass(class_from_module_path(endpoints["lock_store"]["type"]), RedisLockStore)
 
 
 def test_explicit_variables_win_over_the_derived_ones() -> None:
