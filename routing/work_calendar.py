@@ -18,6 +18,7 @@ against chinese_calendar's known years in tests/routing/test_work_calendar.py.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -132,7 +133,8 @@ def decide_day(day: date, work_calendar: WorkCalendar) -> DayDecision:
         return DayDecision(False, work_calendar.source)
     if day in work_calendar.make_up_working_days:
         return DayDecision(True, work_calendar.source)
-    if package_knows(day):
+    # One package call per day (add_working_days asks day after day); it raises for a year it has no data for.
+    with contextlib.suppress(NotImplementedError):
         return DayDecision(bool(chinese_calendar.is_workday(day)), SOURCE_PACKAGE)
     weekday = day.weekday() < 5
     if day.year in work_calendar.years:
