@@ -45,7 +45,6 @@ class RecordedAnswer:
     fingerprint: str
     case_code: str
     service_notice: str
-    created_at: datetime
 
 
 def client_digest(api_key: str) -> str:
@@ -68,7 +67,7 @@ def recorded_answer(session: Session, client: str, key: str) -> RecordedAnswer |
     ).scalar_one_or_none()
     if row is None:
         return None
-    return RecordedAnswer(row.fingerprint, row.case_code, row.service_notice, row.created_at)
+    return RecordedAnswer(row.fingerprint, row.case_code, row.service_notice)
 
 
 def record_answer(
