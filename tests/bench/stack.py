@@ -26,7 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.future import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.serve import balanced_processes, production_environment
+from bot.serve import balanced_processes, process_environment, production_environment
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.seed import seed_all
@@ -102,7 +102,7 @@ def fresh_schema() -> Iterator[str]:
 
 def _environment(database_url: str, action_port: int) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(CLEARED_VARIABLES)}
-    return env | {
+    return process_environment(env) | {
         "DATABASE_URL": database_url,
         "ACTION_PORT": str(action_port),
         "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{action_port}/webhook",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.utils.common import class_from_module_path
 
 from bot.config import REPO_ROOT, ConfigError
-from bot.serve import PRODUCTION, Topology, process_specs, production_environment
+from bot.serve import PRODUCTION, Topology, process_environment, process_specs, production_environment
 
 MODEL = Path("models/gridsec-test.tar.gz")
 PG = "postgresql+psycopg2://gridsec:s3cret@db.internal:6432/gridsec"
@@ -70,6 +72,25 @@ def test_explicit_variables_win_over_the_derived_ones() -> None:
         {"DATABASE_URL": PG, "REDIS_HOST": "redis.internal", "TRACKER_DB_NAME": "rasa"}
     )
     assert (env["REDIS_HOST"], env["TRACKER_DB_NAME"]) == ("redis.internal", "rasa")
+
+
+def test_started_processes_get_single_threaded_math_unless_the_operator_says_otherwise() -> None:
+    env = process_environment({"DATABASE_URL": PG, "OMP_NUM_THREADS": "4"})
+    assert env["TF_INTRA_OP_PARALLELISM_THREADS"] == env["TF_INTER_OP_PARALLELISM_THREADS"] == "1"
+    assert (env["OMP_NUM_THREADS"], env["DATABASE_URL"]) == ("4", PG)
+
+
+def test_rasa_applies_the_thread_settings_at_start() -> None:
+    # what `rasa run` does first (rasa/__main__.py), in a fresh interpreter: TensorFlow fixes its pools once
+    probe = (
+        "from rasa.utils.tensorflow.environment import setup_tf_environment; setup_tf_environment(); "
+        "import tensorflow as tf; t = tf.config.threading; "
+        "print(t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads())"
+    )
+    env = process_environment({"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["1", "1"]
 
 
 def test_bad_shapes_are_refused_with_a_clear_message() -> None:
