@@ -10,14 +10,19 @@ conversation's lock (Redis lock store) around the load and the save.
 
 `endpoints.production.yml`: `tracker_store: type: bot.tracker_store.ThreadedSQLTrackerStore` with the same
 keys as Rasa's `type: SQL`.
+
+Rasa's `session_scope` also asks PostgreSQL whether the POSTGRESQL_SCHEMA schema exists, at the start of every
+session: two extra round trips per turn. Here it asks once per store, with Rasa's own check and exit message;
+a schema dropped later shows up as the failing query it causes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from rasa.core.tracker_store import SQLTrackerStore
@@ -35,6 +40,19 @@ class ThreadedSQLTrackerStore(SQLTrackerStore):
         # Event rows hold residents' messages: a failed INSERT must not print them (as our own engines don't).
         # Rasa builds the engine itself, so the flag create_engine would take is set on it afterwards.
         self.engine.hide_parameters = True
+
+    @contextlib.contextmanager
+    def session_scope(self) -> Iterator[Any]:
+        """Rasa's session scope, with the schema check (`ensure_schema_exists`) done on first use only."""
+        if not getattr(self, "_schema_checked", False):  # Rasa's __init__ opens a session before ours runs
+            with super().session_scope():
+                pass
+            self._schema_checked = True
+        session = self.sessionmaker()
+        try:
+            yield session
+        finally:
+            session.close()
 
     async def keys(self) -> Iterable[str]:
         """Returns sender_ids of the tracker store."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,9 +13,13 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
+from sqlalchemy import create_engine, text
+from sqlalchemy import event as sql_event
+from sqlalchemy.engine import make_url
 
 from bot.config import REPO_ROOT
 from bot.tracker_store import ThreadedSQLTrackerStore
+from tests.conftest import POSTGRES_URL
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +96,59 @@ def test_the_queries_run_off_the_event_loop_thread(tmp_path: Path, domain: Domai
     asyncio.run(ours.save(_conversation(domain, "oResidentC")))
     asyncio.run(ours.retrieve("oResidentC"))
     assert query_threads and loop_thread not in query_threads
+
+
+@pytest.fixture()
+def pg_schema(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh PostgreSQL schema named in POSTGRESQL_SCHEMA, as `gridsec serve --production` names it."""
+    schema = f"gs_trk_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    monkeypatch.setenv("POSTGRESQL_SCHEMA", schema)
+    try:
+        yield schema
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _pg_store(kind: type[SQLTrackerStore], domain: Domain) -> SQLTrackerStore:
+    url = make_url(POSTGRES_URL)
+    return kind(domain, dialect="postgresql", host=url.host, port=url.port, db=url.database, username=url.username)
+
+
+def _schema_lookups(store: SQLTrackerStore) -> list[str]:
+    seen: list[str] = []
+
+    @sql_event.listens_for(store.engine, "before_cursor_execute")
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "information_schema.schemata" in statement:
+            seen.append(statement)
+
+    return seen
+
+
+@pytest.mark.postgres
+def test_the_schema_is_looked_up_once_per_store_not_per_turn(pg_schema: str, domain: Domain) -> None:
+    ours, rasas = _pg_store(ThreadedSQLTrackerStore, domain), _pg_store(SQLTrackerStore, domain)
+    lookups = {"ours": _schema_lookups(ours), "rasa": _schema_lookups(rasas)}
+    for name, store in (("ours", ours), ("rasa", rasas)):
+        tracker = _conversation(domain, f"o{name}")
+        for _ in range(3):  # a turn loads and saves
+            asyncio.run(store.retrieve(tracker.sender_id))
+            asyncio.run(store.save(tracker))
+    assert len(lookups["ours"]) == 1 and len(lookups["rasa"]) >= 6  # Rasa's: at every session
+    assert [row[0] for row in _rows(ours, "oours")] == [row[0] for row in _rows(rasas, "orasa")]
+
+
+@pytest.mark.postgres
+def test_a_missing_schema_still_stops_the_store_with_rasas_message(
+    pg_schema: str, domain: Domain, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("POSTGRESQL_SCHEMA", f"{pg_schema}_missing")
+    store = _pg_store(ThreadedSQLTrackerStore, domain)
+    with pytest.raises(SystemExit):  # at first use, as Rasa's own store does
+        asyncio.run(store.retrieve("oResidentD"))
+    assert f"'{pg_schema}_missing' was not found" in capsys.readouterr().out
