@@ -30,6 +30,8 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
+from bot.nlu.calibrated_svm import SigmoidFolds
+
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -110,11 +112,20 @@ class CategoryModel:
         else:  # a class with one example cannot be calibrated; logistic regression gives probabilities
             self.classifier = LogisticRegression(C=20.0, max_iter=2000, random_state=SEED)
         self.classifier.fit(self._features(texts, vectors, fit=True), labels)
+        self.__dict__.pop("_folds", None)
         return self
 
     def predict_proba(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> np.ndarray:
-        """Class probabilities, columns in `classes_` order."""
-        return self.classifier.predict_proba(self._features(texts, vectors, fit=False))
+        """Class probabilities, columns in `classes_` order (scikit-learn's, computed by `calibrated_svm`)."""
+        if "_folds" not in self.__dict__:  # built on first use, so models pickled before it still load
+            self._folds = SigmoidFolds.of(self.classifier)
+        predictor = self._folds if self._folds is not None else self.classifier
+        return predictor.predict_proba(self._features(texts, vectors, fit=False))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_folds", None)  # views of the classifier's weights: rebuilt after loading
+        return state
 
 
 def ranking(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
+from bot.nlu.calibrated_svm import SigmoidFolds
 from bot.nlu.category import category_groups
 from bot.nlu.category_model import CategoryModel, cross_validate, load_category_examples, ranking
 
@@ -93,3 +97,32 @@ def test_every_taxonomy_code_has_a_group() -> None:
     assert len(groups) == 43
     assert groups["GARBAGE"] == "环境保护"
     assert groups["PARKING"] == "交通运输"
+
+
+def _features_and_classifier(model: CategoryModel, texts: list[str]) -> tuple[Any, Any]:
+    return model._features(texts, None, fit=False), model.classifier
+
+
+def test_the_fold_arithmetic_gives_scikit_learns_probabilities() -> None:
+    texts, codes = _data()
+    model = CategoryModel("svm").fit(texts, codes)
+    probes = ["路灯又唔着", "垃圾堆满晒", "乱停车", "今日天气几好", "路灯下面有垃圾同埋乱停车"]
+    features, classifier = _features_and_classifier(model, probes)
+    folds = SigmoidFolds.of(classifier)
+    assert folds is not None and len(folds.folds) == len(classifier.calibrated_classifiers_) == 3
+    np.testing.assert_allclose(folds.predict_proba(features), classifier.predict_proba(features), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(model.predict_proba(probes), classifier.predict_proba(features), rtol=0, atol=1e-15)
+
+
+def test_other_models_keep_scikit_learns_path_and_pickles_carry_no_views() -> None:
+    texts, codes = _data()
+    single = CategoryModel("svm").fit(texts + ["狗屎成街都系"], codes + ["DOG"])  # logistic regression
+    assert SigmoidFolds.of(single.classifier) is None
+    assert single.predict_proba(["乱停车"]).sum() == pytest.approx(1.0)
+    two = CategoryModel("svm").fit(GARBAGE + STREETLIGHT, ["GARBAGE"] * 6 + ["STREETLIGHT"] * 6)
+    assert SigmoidFolds.of(two.classifier) is None  # binary folds
+    model = CategoryModel("svm").fit(texts, codes)
+    before = model.predict_proba(["路灯唔着"])
+    loaded = pickle.loads(pickle.dumps(model))
+    assert "_folds" not in loaded.__dict__
+    np.testing.assert_array_equal(loaded.predict_proba(["路灯唔着"]), before)
