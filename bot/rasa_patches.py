@@ -1,4 +1,4 @@
-"""Two measured fixes to the Rasa 3.6.21 server's hot path, installed in every Rasa server we run.
+"""Measured fixes to the Rasa 3.6.21 server's hot path, installed in every Rasa server we run.
 
 `RemoteAction._validate_action_result` calls `jsonschema.validate(result, schema)` after every action-server
 call. jsonschema 4.x's `validate` first checks the *schema* against the Draft 2020-12 metaschema, on every
@@ -11,6 +11,8 @@ The GIL switch interval is lowered from 5 ms to 0.5 ms. A Rasa server is one eve
 worker threads doing database round trips (the WeChat channel, the tracker store); with the default interval
 each thread waits up to 5 ms for the GIL after every round trip, and a turn makes a dozen. At an offered 20 msg/s
 on the production shape that moved p50 from 570 ms to 230 ms (docs/scaling.md).
+
+Action calls reuse one HTTP session and its connections per endpoint (`bot.endpoint_sessions`).
 
 `install()` is idempotent and is called when `bot.channels.wechat` is imported, which every Rasa server of ours
 does to load the WeChat channel (credentials.yml); the console and the worker never import it. Rasa is pinned
@@ -29,6 +31,8 @@ from jsonschema.exceptions import best_match
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import DOCS_BASE_URL, RemoteAction
+
+from bot import endpoint_sessions
 
 SWITCH_INTERVAL_S = 0.0005
 RASA_VALIDATE_ACTION_RESULT: Callable[[Any, dict[str, Any]], bool] = RemoteAction._validate_action_result
@@ -60,6 +64,10 @@ def validate_action_result(self: Any, result: dict[str, Any]) -> bool:
 
 
 def install() -> None:
-    """Use the compiled validator for action results, and the shorter GIL switch interval (once per process)."""
+    """Use the compiled validator for action results, and the shorter GIL switch interval (once per process).
+
+    Also one long-lived HTTP session per endpoint for the action calls (`bot.endpoint_sessions`).
+    """
     RemoteAction._validate_action_result = validate_action_result  # type: ignore[method-assign]
+    endpoint_sessions.install()
     sys.setswitchinterval(SWITCH_INTERVAL_S)

@@ -34,7 +34,7 @@ from wechatpy import WeChatClient
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.messages import BaseMessage
 
-from bot import rasa_patches
+from bot import endpoint_sessions, rasa_patches
 from bot.channels.wechat_config import WeChatChannelConfig, build_client
 from bot.channels.wechat_media import PhotoReader, fetch_photo
 from bot.channels.wechat_store import (
@@ -394,6 +394,7 @@ class WeChatInput(InputChannel):
             if resumer is not None:
                 resumer.cancel()
             await self.drain()
+            await endpoint_sessions.close_all()  # the action calls' kept-alive connections
 
         return wechat_webhook
 
