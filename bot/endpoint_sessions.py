@@ -7,8 +7,8 @@ balancer and action server paid for the accept too. `install()` makes `EndpointC
 session per endpoint and event loop, kept open, so its connections are reused. `request` itself is Rasa's,
 unchanged: same headers, parameters, timeout and errors.
 
-Idle connections close after `KEEPALIVE_S`, before the servers' own keep-alive ends (Sanic: 5 s, aiohttp: 75 s),
-so a request never goes out on a connection the server is closing at that moment. `close_all()` closes the
+Idle connections close after `KEEPALIVE_S`, before the servers' own keep-alive ends (Sanic: 5 s, aiohttp: 75 s):
+the client ends idle connections, so a request does not race the server closing one. `close_all()` closes the
 sessions when the Rasa server stops (the WeChat channel's `before_server_stop`).
 """
 
@@ -26,6 +26,7 @@ RASA_SESSION: Callable[[EndpointConfig], aiohttp.ClientSession] = EndpointConfig
 """Rasa's own method, kept for the tests that compare the two."""
 
 _SESSIONS_ATTRIBUTE = "_gridsec_sessions"
+_OPEN: list[tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession]] = []  # for close_all
 
 
 class SharedSession:
@@ -65,18 +66,15 @@ def shared_session(endpoint: EndpointConfig) -> SharedSession:
     if known is None or known[0] is not loop or known[1].closed:
         known = (loop, _new_session(endpoint))
         sessions[id(loop)] = known
-        _OPEN.append(known[1])
+        _OPEN.append(known)
     return SharedSession(known[1])
-
-
-_OPEN: list[aiohttp.ClientSession] = []
 
 
 async def close_all() -> None:
     """Close the sessions made on the running loop (when the server stops); later calls make new ones."""
     loop = asyncio.get_running_loop()
-    mine = [session for session in _OPEN if session._loop is loop]  # noqa: SLF001 - aiohttp keeps no public loop
-    _OPEN[:] = [session for session in _OPEN if session not in mine]
+    mine = [session for owner, session in _OPEN if owner is loop]
+    _OPEN[:] = [(owner, session) for owner, session in _OPEN if owner is not loop and not owner.is_closed()]
     for session in mine:
         await session.close()
 
