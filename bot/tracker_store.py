@@ -43,11 +43,12 @@ class ThreadedSQLTrackerStore(SQLTrackerStore):
 
     @contextlib.contextmanager
     def session_scope(self) -> Iterator[Any]:
-        """Rasa's session scope, with the schema check (`ensure_schema_exists`) done on first use only."""
+        """Rasa's session scope, with the schema check (`ensure_schema_exists`) in the first session only."""
         if not getattr(self, "_schema_checked", False):  # Rasa's __init__ opens a session before ours runs
-            with super().session_scope():
-                pass
+            with super().session_scope() as session:  # Rasa's own: its check, its exit message
+                yield session
             self._schema_checked = True
+            return
         session = self.sessionmaker()
         try:
             yield session
