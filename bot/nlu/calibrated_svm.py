@@ -42,11 +42,13 @@ class SigmoidFolds:
         if not isinstance(classifier, CalibratedClassifierCV) or classifier.method != "sigmoid":
             return None
         classes = classifier.classes_
+        if len(classes) < 3:
+            return None  # binary folds keep one decision column and fill the other class by subtraction
         folds = []
         for fold in classifier.calibrated_classifiers_:
             svm = fold.base_estimator
-            if type(svm) is not LinearSVC or len(svm.classes_) < 3 or len(classes) < 3:
-                return None  # binary folds keep one decision column and fill the other class by subtraction
+            if type(svm) is not LinearSVC or len(svm.classes_) < 3:
+                return None
             folds.append(
                 SigmoidFold(
                     weights=svm.coef_.T,
