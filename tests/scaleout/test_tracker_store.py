@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,13 +12,12 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
-from sqlalchemy import create_engine, text
 from sqlalchemy import event as sql_event
-from sqlalchemy.engine import make_url
 
 from bot.config import REPO_ROOT
+from bot.serve import production_environment
 from bot.tracker_store import ThreadedSQLTrackerStore
-from tests.conftest import POSTGRES_URL
+from tests.scaleout.stack import postgres_schema
 
 
 @pytest.fixture(scope="module")
@@ -99,24 +97,23 @@ def test_the_queries_run_off_the_event_loop_thread(tmp_path: Path, domain: Domai
 
 
 @pytest.fixture()
-def pg_schema(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh PostgreSQL schema named in POSTGRESQL_SCHEMA, as `gridsec serve --production` names it."""
-    schema = f"gs_trk_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    monkeypatch.setenv("POSTGRESQL_SCHEMA", schema)
-    try:
-        yield schema
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+def production_stores(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """A fresh schema, and the tracker-store variables `gridsec serve --production` derives from its URL."""
+    with postgres_schema("gs_trk") as url:
+        env = production_environment({"DATABASE_URL": url})
+        monkeypatch.setenv("POSTGRESQL_SCHEMA", env["POSTGRESQL_SCHEMA"])
+        yield env
 
 
-def _pg_store(kind: type[SQLTrackerStore], domain: Domain) -> SQLTrackerStore:
-    url = make_url(POSTGRES_URL)
-    return kind(domain, dialect="postgresql", host=url.host, port=url.port, db=url.database, username=url.username)
+def _pg_store(kind: type[SQLTrackerStore], domain: Domain, env: dict[str, str]) -> SQLTrackerStore:
+    return kind(
+        domain,
+        dialect="postgresql",
+        host=env["TRACKER_DB_HOST"],
+        port=env["TRACKER_DB_PORT"],
+        db=env["TRACKER_DB_NAME"],
+        username=env["TRACKER_DB_USER"],
+    )
 
 
 def _schema_lookups(store: SQLTrackerStore) -> list[str]:
@@ -131,8 +128,11 @@ def _schema_lookups(store: SQLTrackerStore) -> list[str]:
 
 
 @pytest.mark.postgres
-def test_the_schema_is_looked_up_once_per_store_not_per_turn(pg_schema: str, domain: Domain) -> None:
-    ours, rasas = _pg_store(ThreadedSQLTrackerStore, domain), _pg_store(SQLTrackerStore, domain)
+def test_the_schema_is_looked_up_once_per_store_not_per_turn(
+    production_stores: dict[str, str], domain: Domain
+) -> None:
+    ours = _pg_store(ThreadedSQLTrackerStore, domain, production_stores)
+    rasas = _pg_store(SQLTrackerStore, domain, production_stores)
     lookups = {"ours": _schema_lookups(ours), "rasa": _schema_lookups(rasas)}
     for name, store in (("ours", ours), ("rasa", rasas)):
         tracker = _conversation(domain, f"o{name}")
@@ -145,10 +145,14 @@ def test_the_schema_is_looked_up_once_per_store_not_per_turn(pg_schema: str, dom
 
 @pytest.mark.postgres
 def test_a_missing_schema_still_stops_the_store_with_rasas_message(
-    pg_schema: str, domain: Domain, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    production_stores: dict[str, str],
+    domain: Domain,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("POSTGRESQL_SCHEMA", f"{pg_schema}_missing")
-    store = _pg_store(ThreadedSQLTrackerStore, domain)
+    missing = f"{production_stores['POSTGRESQL_SCHEMA']}_missing"
+    monkeypatch.setenv("POSTGRESQL_SCHEMA", missing)
+    store = _pg_store(ThreadedSQLTrackerStore, domain, production_stores)
     with pytest.raises(SystemExit):  # at first use, as Rasa's own store does
         asyncio.run(store.retrieve("oResidentD"))
-    assert f"'{pg_schema}_missing' was not found" in capsys.readouterr().out
+    assert f"'{missing}' was not found" in capsys.readouterr().out
