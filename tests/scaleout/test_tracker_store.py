@@ -156,3 +156,36 @@ def test_a_missing_schema_still_stops_the_store_with_rasas_message(
     with pytest.raises(SystemExit):  # at first use, as Rasa's own store does
         asyncio.run(store.retrieve("oResidentD"))
     assert f"'{missing}' was not found" in capsys.readouterr().out
+
+
+def _inserts(store: SQLTrackerStore) -> list[int]:
+    """For each INSERT the store sends, how many rows it carries."""
+    seen: list[int] = []
+
+    @sql_event.listens_for(store.engine, "before_cursor_execute")
+    def record(conn: object, cursor: object, statement: str, parameters: object, context: object, many: bool) -> None:
+        if statement.lstrip().upper().startswith("INSERT"):
+            seen.append(len(parameters) if many else 1)  # type: ignore[arg-type]
+
+    return seen
+
+
+@pytest.mark.postgres
+def test_saves_write_rasas_rows_in_event_order_one_statement_each_on_postgresql(
+    production_stores: dict[str, str], domain: Domain
+) -> None:
+    ours = _pg_store(ThreadedSQLTrackerStore, domain, production_stores)
+    rasas = _pg_store(SQLTrackerStore, domain, production_stores)
+    inserts = {"ours": _inserts(ours), "rasa": _inserts(rasas)}
+    first = _conversation(domain, "oours")
+    later = [UserUttered("是", {"name": "affirm", "confidence": 0.99}, message_id="m2"), ActionExecuted("action_listen")]
+    for name, store in (("ours", ours), ("rasa", rasas)):
+        tracker = DialogueStateTracker.from_events(f"o{name}", list(first.events), domain.slots)  # same timestamps
+        asyncio.run(store.save(tracker))
+        for event in later:
+            tracker.update(event)
+        asyncio.run(store.save(tracker))
+        asyncio.run(store.save(tracker))  # nothing new: no INSERT at all
+    assert inserts["ours"] == inserts["rasa"] and len(inserts["ours"]) == 2  # one statement per save with news
+    assert _rows(ours, "oours") == _rows(rasas, "orasa")  # ordered by id: the events' order
+    assert _dicts(asyncio.run(ours.retrieve("oours"))) == _dicts(asyncio.run(rasas.retrieve("orasa")))
