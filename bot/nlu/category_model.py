@@ -31,6 +31,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
 from bot.nlu.calibrated_svm import SigmoidFolds
+from bot.nlu.tfidf_rows import TfidfRows, stacked_rows
 
 logger = logging.getLogger(__name__)
 
@@ -86,17 +87,27 @@ class CategoryModel:
     def classes_(self) -> np.ndarray:
         return self.classifier.classes_
 
+    def _vectorizers(self) -> tuple[TfidfVectorizer, ...]:
+        return (self.chars, self.long_chars, self.words)
+
+    def _dense(self, texts: Sequence[str], vectors: np.ndarray | None) -> np.ndarray | None:
+        """The scaled sentence vectors (encoded here when not given), or None for the sparse-only kind."""
+        if not self.uses_sentence_vectors:
+            return None
+        if vectors is None:
+            from bot.nlu.sentence_encoder import encode
+
+            vectors = encode(texts)
+        return np.asarray(vectors, dtype=np.float64) * self.use_scale
+
     def _features(self, texts: Sequence[str], vectors: np.ndarray | None, fit: bool) -> Any:
         if fit:
-            blocks = [v.fit_transform(texts) for v in (self.chars, self.long_chars, self.words)]
+            blocks = [v.fit_transform(texts) for v in self._vectorizers()]
         else:
-            blocks = [v.transform(texts) for v in (self.chars, self.long_chars, self.words)]
-        if self.uses_sentence_vectors:
-            if vectors is None:
-                from bot.nlu.sentence_encoder import encode
-
-                vectors = encode(texts)
-            blocks.append(csr_matrix(np.asarray(vectors, dtype=np.float64) * self.use_scale))
+            blocks = [v.transform(texts) for v in self._vectorizers()]
+        dense = self._dense(texts, vectors)
+        if dense is not None:
+            blocks.append(csr_matrix(dense))
         return hstack(blocks).tocsr()
 
     def fit(
@@ -112,19 +123,32 @@ class CategoryModel:
         else:  # a class with one example cannot be calibrated; logistic regression gives probabilities
             self.classifier = LogisticRegression(C=20.0, max_iter=2000, random_state=SEED)
         self.classifier.fit(self._features(texts, vectors, fit=True), labels)
-        self.__dict__.pop("_folds", None)
+        for derived in ("_folds", "_rows"):
+            self.__dict__.pop(derived, None)
         return self
 
     def predict_proba(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> np.ndarray:
-        """Class probabilities, columns in `classes_` order (scikit-learn's, computed by `calibrated_svm`)."""
-        if "_folds" not in self.__dict__:  # built on first use, so models pickled before it still load
+        """Class probabilities, columns in `classes_` order (scikit-learn's, computed as in `calibrated_svm`).
+
+        The features come from `tfidf_rows` and the folds from `calibrated_svm`: the same numbers as
+        scikit-learn's, without its per-call machinery. Both are built at first use, so models pickled
+        before them still load, and are left out of the pickle (they hold views of the fitted arrays).
+        """
+        if "_folds" not in self.__dict__:
             self._folds = SigmoidFolds.of(self.classifier)
+            rows = [row for v in self._vectorizers() if (row := TfidfRows.of(v)) is not None]
+            self._rows = rows if len(rows) == len(self._vectorizers()) else None
+        if self._rows is not None:
+            features = stacked_rows(self._rows, texts, self._dense(texts, vectors))
+        else:
+            features = self._features(texts, vectors, fit=False)
         predictor = self._folds if self._folds is not None else self.classifier
-        return predictor.predict_proba(self._features(texts, vectors, fit=False))
+        return predictor.predict_proba(features)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.pop("_folds", None)  # views of the classifier's weights: rebuilt after loading
+        for derived in ("_folds", "_rows"):
+            state.pop(derived, None)
         return state
 
 

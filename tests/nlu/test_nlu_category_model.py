@@ -124,5 +124,5 @@ def test_other_models_keep_scikit_learns_path_and_pickles_carry_no_views() -> No
     model = CategoryModel("svm").fit(texts, codes)
     before = model.predict_proba(["路灯唔着"])
     loaded = pickle.loads(pickle.dumps(model))
-    assert "_folds" not in loaded.__dict__
+    assert "_folds" not in loaded.__dict__ and "_rows" not in loaded.__dict__
     np.testing.assert_array_equal(loaded.predict_proba(["路灯唔着"]), before)
