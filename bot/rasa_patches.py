@@ -5,7 +5,9 @@ call. jsonschema 4.x's `validate` first checks the *schema* against the Draft 20
 call: 20 ms of CPU on the Rasa event loop per action call (py-spy, tests/bench/bench_wechat_load.py), i.e.
 about 40 ms of a report turn's ~90 ms, while the instance check itself takes 0.6 ms. Rasa's schema is a
 constant, so it is checked once here and the compiled validator is reused: the same validator class, the same
-`ValidationError` and the same message Rasa adds, without the repeated metaschema pass.
+`ValidationError` and the same message Rasa adds, without the repeated metaschema pass. A valid response is
+recognised event by event against its own event type's branch (`bot.action_schema`: 2.1 ms -> 0.23 ms for eight events);
+anything else still goes through the whole schema, so errors are unchanged.
 
 The GIL switch interval is lowered from 5 ms to 0.5 ms. A Rasa server is one event loop doing NLU (CPU) plus
 worker threads doing database round trips (the WeChat channel, the tracker store); with the default interval
@@ -33,6 +35,7 @@ from jsonschema.validators import validator_for
 from rasa.core.actions.action import DOCS_BASE_URL, RemoteAction
 
 from bot import endpoint_sessions
+from bot.action_schema import ActionResultSchema
 
 SWITCH_INTERVAL_S = 0.0005
 RASA_VALIDATE_ACTION_RESULT: Callable[[Any, dict[str, Any]], bool] = RemoteAction._validate_action_result
@@ -48,8 +51,18 @@ def action_result_validator() -> Validator:
     return validator_class(schema)
 
 
+@functools.lru_cache(maxsize=1)
+def action_result_schema() -> ActionResultSchema | None:
+    """The same schema, split so that each event is checked against its own branch only (`bot.action_schema`)."""
+    validator = action_result_validator()
+    return ActionResultSchema.of(validator.schema, type(validator))
+
+
 def validate_action_result(self: Any, result: dict[str, Any]) -> bool:
     """Drop-in for `RemoteAction._validate_action_result` (same result, same error and message)."""
+    split = action_result_schema()
+    if split is not None and split.is_valid(result):
+        return True
     # jsonschema.validate raises the best match of the instance's errors; so does this
     error: ValidationError | None = best_match(action_result_validator().iter_errors(result))
     if error is not None:
