@@ -116,29 +116,45 @@ def _pg_store(kind: type[SQLTrackerStore], domain: Domain, env: dict[str, str]) 
     )
 
 
-def _schema_lookups(store: SQLTrackerStore) -> list[str]:
-    seen: list[str] = []
+def _statements(store: SQLTrackerStore) -> list[tuple[str, int]]:
+    """Every statement the store sends, with how many rows of parameters it carries (grows as it runs)."""
+    seen: list[tuple[str, int]] = []
 
     @sql_event.listens_for(store.engine, "before_cursor_execute")
-    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
-        if "information_schema.schemata" in statement:
-            seen.append(statement)
+    def record(conn: object, cursor: object, statement: str, parameters: object, context: object, many: bool) -> None:
+        seen.append((statement.strip(), len(parameters) if many else 1))  # type: ignore[arg-type]
 
     return seen
 
 
-@pytest.mark.postgres
-def test_the_schema_is_looked_up_once_per_store_not_per_turn(
-    production_stores: dict[str, str], domain: Domain
-) -> None:
+SpiedStores = tuple[SQLTrackerStore, SQLTrackerStore, dict[str, list[tuple[str, int]]]]
+
+
+@pytest.fixture()
+def spied_stores(production_stores: dict[str, str], domain: Domain) -> SpiedStores:
+    """Ours and Rasa's store on one PostgreSQL schema, each with the statements it sends."""
     ours = _pg_store(ThreadedSQLTrackerStore, domain, production_stores)
     rasas = _pg_store(SQLTrackerStore, domain, production_stores)
-    lookups = {"ours": _schema_lookups(ours), "rasa": _schema_lookups(rasas)}
+    return ours, rasas, {"ours": _statements(ours), "rasa": _statements(rasas)}
+
+
+def _schema_lookups(statements: list[tuple[str, int]]) -> list[str]:
+    return [statement for statement, _ in statements if "information_schema.schemata" in statement]
+
+
+def _inserted_rows(statements: list[tuple[str, int]]) -> list[int]:
+    return [rows for statement, rows in statements if statement.upper().startswith("INSERT")]
+
+
+@pytest.mark.postgres
+def test_the_schema_is_looked_up_once_per_store_not_per_turn(spied_stores: SpiedStores, domain: Domain) -> None:
+    ours, rasas, statements = spied_stores
     for name, store in (("ours", ours), ("rasa", rasas)):
         tracker = _conversation(domain, f"o{name}")
         for _ in range(3):  # a turn loads and saves
             asyncio.run(store.retrieve(tracker.sender_id))
             asyncio.run(store.save(tracker))
+    lookups = {name: _schema_lookups(sent) for name, sent in statements.items()}
     assert len(lookups["ours"]) == 1 and len(lookups["rasa"]) >= 6  # Rasa's: at every session
     assert [row[0] for row in _rows(ours, "oours")] == [row[0] for row in _rows(rasas, "orasa")]
 
@@ -158,25 +174,11 @@ def test_a_missing_schema_still_stops_the_store_with_rasas_message(
     assert f"'{missing}' was not found" in capsys.readouterr().out
 
 
-def _inserts(store: SQLTrackerStore) -> list[int]:
-    """For each INSERT the store sends, how many rows it carries."""
-    seen: list[int] = []
-
-    @sql_event.listens_for(store.engine, "before_cursor_execute")
-    def record(conn: object, cursor: object, statement: str, parameters: object, context: object, many: bool) -> None:
-        if statement.lstrip().upper().startswith("INSERT"):
-            seen.append(len(parameters) if many else 1)  # type: ignore[arg-type]
-
-    return seen
-
-
 @pytest.mark.postgres
 def test_saves_write_rasas_rows_in_event_order_one_statement_each_on_postgresql(
-    production_stores: dict[str, str], domain: Domain
+    spied_stores: SpiedStores, domain: Domain
 ) -> None:
-    ours = _pg_store(ThreadedSQLTrackerStore, domain, production_stores)
-    rasas = _pg_store(SQLTrackerStore, domain, production_stores)
-    inserts = {"ours": _inserts(ours), "rasa": _inserts(rasas)}
+    ours, rasas, statements = spied_stores
     first = _conversation(domain, "oours")
     later = [UserUttered("是", {"name": "affirm", "confidence": 0.99}, message_id="m2"), ActionExecuted("action_listen")]
     for name, store in (("ours", ours), ("rasa", rasas)):
@@ -186,6 +188,7 @@ def test_saves_write_rasas_rows_in_event_order_one_statement_each_on_postgresql(
             tracker.update(event)
         asyncio.run(store.save(tracker))
         asyncio.run(store.save(tracker))  # nothing new: no INSERT at all
+    inserts = {name: _inserted_rows(sent) for name, sent in statements.items()}
     assert inserts["ours"] == inserts["rasa"] and len(inserts["ours"]) == 2  # one statement per save with news
     assert _rows(ours, "oours") == _rows(rasas, "orasa")  # ordered by id: the events' order
     assert _dicts(asyncio.run(ours.retrieve("oours"))) == _dicts(asyncio.run(rasas.retrieve("orasa")))
