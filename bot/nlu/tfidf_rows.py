@@ -63,19 +63,22 @@ class TfidfRows:
 
 def stacked_rows(blocks: Sequence[TfidfRows], texts: Sequence[str], dense: np.ndarray | None = None) -> csr_matrix:
     """Entry for entry, `hstack([v.transform(texts) for v in vectorizers] + [csr_matrix(dense)]).tocsr()`."""
-    offsets = np.cumsum([0] + [block.width for block in blocks])
+    offsets = np.cumsum([0] + [block.width for block in blocks])  # each block's first column, then the dense one
     width = int(offsets[-1]) + (0 if dense is None else dense.shape[1])
     values: list[np.ndarray] = [np.zeros(0)]
     columns: list[np.ndarray] = [np.zeros(0, dtype=np.int32)]
     pointers = [0]
     for number, text in enumerate(texts):
-        for offset, block in zip(offsets, blocks, strict=False):
+        entries = 0
+        for offset, block in zip(offsets[:-1], blocks, strict=True):
             block_values, block_columns = block.row(text)
             values.append(block_values)
             columns.append(block_columns + offset)
+            entries += len(block_values)
         if dense is not None:
             present = np.flatnonzero(dense[number])  # csr_matrix(dense) keeps the non-zero entries only
             values.append(dense[number, present])
             columns.append(present + offsets[-1])
-        pointers.append(sum(len(part) for part in values))
+            entries += len(present)
+        pointers.append(pointers[-1] + entries)
     return csr_matrix((np.concatenate(values), np.concatenate(columns), pointers), shape=(len(texts), width))

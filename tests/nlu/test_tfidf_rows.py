@@ -24,14 +24,13 @@ def _same_entries(ours: csr_matrix, theirs: csr_matrix) -> None:
 def test_the_stacked_rows_are_scikit_learns_matrix_entry_for_entry() -> None:
     texts, codes = _data()
     model = CategoryModel("svm").fit(texts, codes)
-    vectorizers = (model.chars, model.long_chars, model.words)
-    rows = [TfidfRows.of(vectorizer) for vectorizer in vectorizers]
+    rows = [TfidfRows.of(vectorizer) for vectorizer in model._vectorizers()]
     assert all(row is not None for row in rows)
+    sparse = [vectorizer.transform(PROBES) for vectorizer in model._vectorizers()]
     dense = np.random.default_rng(0).normal(size=(len(PROBES), 8))
     dense[1, :3] = 0.0  # csr_matrix(dense) drops zeros; so must the rows
-    theirs = hstack([v.transform(PROBES) for v in vectorizers] + [csr_matrix(dense)]).tocsr()
-    _same_entries(stacked_rows(rows, PROBES, dense), theirs)  # type: ignore[arg-type]
-    _same_entries(stacked_rows(rows, PROBES), hstack([v.transform(PROBES) for v in vectorizers]).tocsr())  # type: ignore[arg-type]
+    _same_entries(stacked_rows(rows, PROBES, dense), hstack([*sparse, csr_matrix(dense)]).tocsr())  # type: ignore[arg-type]
+    _same_entries(stacked_rows(rows, PROBES), hstack(sparse).tocsr())  # type: ignore[arg-type]
 
 
 def test_the_category_model_predicts_the_same_bits_through_the_rows() -> None:
